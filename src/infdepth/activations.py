@@ -1,0 +1,392 @@
+"""Activations phi, normalized so that E[phi(u)^2] = 1 for u ~ N(0, 1), and their duals.
+
+An :class:`Activation` pairs a numpy-callable phi with a :class:`~infdepth.duals.Dual`.
+Three ways to make one, all flowing into the same object:
+
+* ``activation(name, **params)``: a built-in; where a closed-form dual is known it is
+  used as an optimization, otherwise the dual comes from the Hermite series of phi.
+* ``Activation.from_callable(fn)``: any vectorized function; its orthonormal Hermite
+  coefficients a_k = E[phi(u) He_k(u)] / sqrt(k!) are computed by composite
+  Gauss-Legendre quadrature against the Gaussian, and dual(xi) = sum_k a_k^2 xi^k.
+* ``Activation.from_dual_coefficients(c)``: the activation whose dual is sum_k c_k xi^k,
+  phi = sum_k sqrt(c_k) He_k / sqrt(k!).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy.special import erf, expit
+
+from .duals import ArcsinDual, Dual, ReluFamilyDual, SeriesDual, SinhDual
+
+__all__ = ["Activation", "activation", "BUILTIN_ACTIVATIONS", "hermite_coefficients"]
+
+#: Largest number of Hermite coefficients computed for a callable.
+MAX_HERMITE_DEGREE = 512
+#: Quadrature covers [-QUADRATURE_HALF_WIDTH, QUADRATURE_HALF_WIDTH]; beyond it
+#: e^{-x^2/4} < 1e-21, so orthonormal Hermite functions are negligible there.
+QUADRATURE_HALF_WIDTH = 14.0
+
+
+@dataclass(frozen=True)
+class _Quadrature:
+    nodes: np.ndarray
+    weights: np.ndarray  # include the standard normal density
+
+
+def _gaussian_quadrature(panels: int = 280, order: int = 24) -> _Quadrature:
+    """Composite Gauss-Legendre rule for E[f(u)], u ~ N(0,1), with a panel edge at 0.
+
+    Kinks at 0 (ReLU, abs, leaky ReLU) fall on a panel boundary, so they are
+    integrated to full precision; smooth integrands converge spectrally.
+    """
+    x, w = np.polynomial.legendre.leggauss(order)
+    edges = np.linspace(-QUADRATURE_HALF_WIDTH, QUADRATURE_HALF_WIDTH, panels + 1)
+    half = np.diff(edges) / 2
+    mid = (edges[:-1] + edges[1:]) / 2
+    nodes = (mid[:, None] + half[:, None] * x[None, :]).ravel()
+    weights = (half[:, None] * w[None, :]).ravel()
+    weights = weights * np.exp(-nodes**2 / 2) / math.sqrt(2 * math.pi)
+    return _Quadrature(nodes, weights)
+
+
+_QUADRATURE = _gaussian_quadrature()
+
+
+def _hermite_functions(x: np.ndarray, degree: int) -> np.ndarray:
+    """Rows h_k(x) = He_k(x) / sqrt(k!) for k = 0..degree (three-term recurrence)."""
+    out = np.empty((degree + 1, x.size))
+    out[0] = 1.0
+    if degree >= 1:
+        out[1] = x
+    for k in range(1, degree):
+        out[k + 1] = (x * out[k] - math.sqrt(k) * out[k - 1]) / math.sqrt(k + 1)
+    return out
+
+
+_QUADRATURE_HERMITE = _hermite_functions(_QUADRATURE.nodes, MAX_HERMITE_DEGREE) * _QUADRATURE.weights
+
+
+def _evaluate_checked(fn: Callable, x: np.ndarray) -> np.ndarray:
+    try:
+        y = np.asarray(fn(x), dtype=float)
+    except Exception as exc:  # a callable that is not numpy-vectorized
+        raise ValueError(f"activation callable failed on a numpy array: {exc}") from exc
+    if y.shape != x.shape:
+        try:
+            y = np.broadcast_to(y, x.shape).astype(float)
+        except ValueError:
+            raise ValueError(
+                f"activation callable returned shape {y.shape} for input of shape {x.shape}; "
+                "it must be numpy-vectorized (elementwise)"
+            ) from None
+    return y
+
+
+def hermite_coefficients(fn: Callable, degree: int = MAX_HERMITE_DEGREE) -> tuple[np.ndarray, float]:
+    """Orthonormal Hermite coefficients of ``fn`` and ``E[fn(u)^2]``.
+
+    Returns ``(a, second_moment)`` with a_k = E[fn(u) He_k(u)] / sqrt(k!), k = 0..degree.
+    Raises ``ValueError`` if fn is not finite on the quadrature nodes, if
+    E[fn^2] = 0, or if fn grows so fast that E[fn^2] is (numerically) infinite.
+    """
+    y = _evaluate_checked(fn, _QUADRATURE.nodes)
+    if not np.all(np.isfinite(y)):
+        raise ValueError(
+            "activation is not finite on [-14, 14]; E[phi(u)^2] cannot be computed"
+        )
+    contributions = _QUADRATURE.weights * y * y
+    second_moment = float(contributions.sum())
+    if not np.isfinite(second_moment) or second_moment <= 1e-300:
+        raise ValueError("activation has E[phi(u)^2] = 0: it cannot be normalized")
+    outer = np.abs(_QUADRATURE.nodes) > QUADRATURE_HALF_WIDTH - 4
+    if contributions[outer].sum() > 1e-10 * second_moment:
+        raise ValueError(
+            "activation is not normalizable: E[phi(u)^2] is infinite or numerically "
+            "dominated by |u| > 10 (phi grows like exp(u^2/4) or faster)"
+        )
+    a = _QUADRATURE_HERMITE[: degree + 1] @ y
+    return a, second_moment
+
+
+@dataclass(eq=False)
+class Activation:
+    """A normalized activation phi (E[phi(u)^2] = 1) and its dual.
+
+    Parameters
+    ----------
+    name : str
+        Human-readable name, e.g. ``"relu"`` or ``"sine_family(a=2.676)"``.
+    function : callable
+        numpy-vectorized phi, already normalized.
+    dual_function : Dual
+        The dual xi -> E[phi(u) phi(v)], corr(u, v) = xi.
+    dual_error : float
+        Bound on max |dual - exact dual| over [-1, 1] (0 for closed forms).
+    params : dict
+        Parameters the activation was built with.
+    """
+
+    name: str
+    function: Callable[[np.ndarray], np.ndarray]
+    dual_function: Dual
+    dual_error: float = 0.0
+    params: dict = field(default_factory=dict)
+    torch_builder: Callable | None = None
+    _hermite: np.ndarray | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ----------------------------------------------------------------- phi itself
+    def __call__(self, x) -> np.ndarray:
+        """phi(x), normalized so that E[phi(u)^2] = 1."""
+        x = np.asarray(x, dtype=float)
+        return _evaluate_checked(self.function, x)
+
+    @cached_property
+    def hermite_coefficients(self) -> np.ndarray:
+        """Orthonormal Hermite coefficients a_k of phi (dual = sum_k a_k^2 xi^k)."""
+        if self._hermite is not None:
+            return self._hermite
+        a, _ = hermite_coefficients(self.function)
+        return _trim(a)
+
+    # ----------------------------------------------------------------- the dual
+    def dual(self, xi) -> np.ndarray:
+        """dphi(xi) = E[phi(u) phi(v)] for standard normals with correlation xi."""
+        return self.dual_function.value(_check_inner_products(xi))
+
+    def dual_derivative(self, xi) -> np.ndarray:
+        """dphi'(xi) = E[phi'(u) phi'(v)]."""
+        return self.dual_function.derivative(_check_inner_products(xi))
+
+    def dual_complement(self, delta) -> np.ndarray:
+        """1 - dphi(1 - delta), accurate to full relative precision for tiny delta."""
+        delta = np.asarray(delta, dtype=float)
+        if not np.all(np.isfinite(delta)) or np.any((delta < 0) | (delta > 2)):
+            raise ValueError("delta = 1 - xi must be finite and lie in [0, 2]")
+        return self.dual_function.complement(delta)
+
+    @property
+    def slope_at_one(self) -> float:
+        """m = dphi'(1): > 1 repelling, = 1 parabolic, < 1 attracting fixed point at 1."""
+        return self.dual_function.slope_at_one
+
+    @property
+    def slope_at_zero(self) -> float:
+        """c0 = dphi'(0)."""
+        return float(self.dual_function.derivative(np.array(0.0)))
+
+    @property
+    def value_at_zero(self) -> float:
+        """dphi(0) = E[phi(u)]^2."""
+        return float(self.dual_function.value(np.array(0.0)))
+
+    # ----------------------------------------------------------------- builders
+    @classmethod
+    def from_callable(
+        cls, fn: Callable[[np.ndarray], np.ndarray], name: str | None = None
+    ) -> Activation:
+        """Activation from any numpy-vectorized phi; its dual is computed numerically.
+
+        The Hermite coefficients are computed up to degree 512 and trimmed where they
+        become negligible. ``dual_error`` bounds the truncation error by
+        2 (E[phi^2] - sum_k a_k^2) / E[phi^2] (the true error is smaller for |xi| < 1).
+        """
+        a, second_moment = hermite_coefficients(fn)
+        scale = 1.0 / math.sqrt(second_moment)
+        a = a * scale
+        tail = max(1.0 - float(np.sum(a * a)), 0.0)
+        a = _trim(a)
+        # Rounding of the quadrature limits what the tail can resolve.
+        error = 2 * tail + 1e-14
+        dual = SeriesDual(a * a)
+        return cls(
+            name=name or getattr(fn, "__name__", "callable"),
+            function=lambda x, _f=fn, _s=scale: _s * _f(x),
+            dual_function=dual,
+            dual_error=error,
+            params={"callable": fn},
+            _hermite=a,
+        )
+
+    @classmethod
+    def from_dual_coefficients(cls, coefficients, name: str | None = None) -> Activation:
+        """The activation whose dual is sum_k c_k xi^k (c_k >= 0, normalized to sum 1).
+
+        phi(x) = sum_k sqrt(c_k) He_k(x) / sqrt(k!).
+        """
+        dual = SeriesDual(coefficients)
+        a = np.sqrt(dual.coefficients)
+        if name is None:
+            terms = [f"{c:.6g} xi^{k}" for k, c in enumerate(dual.coefficients) if c > 0]
+            name = "dual(" + " + ".join(terms) + ")"
+        return cls(
+            name=name,
+            function=lambda x, _a=a: hermite_series(x, _a),
+            dual_function=dual,
+            params={"dual_coefficients": dual.coefficients},
+            _hermite=a,
+        )
+
+    def __repr__(self) -> str:
+        return f"Activation({self.name!r})"
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
+
+def hermite_series(x, coefficients) -> np.ndarray:
+    """sum_k a_k He_k(x) / sqrt(k!) by the stable three-term recurrence."""
+    x = np.asarray(x, dtype=float)
+    a = np.asarray(coefficients, dtype=float)
+    h_prev, h = np.zeros_like(x), np.ones_like(x)
+    out = a[0] * h
+    for k in range(1, a.size):
+        h_prev, h = h, (x * h - math.sqrt(k - 1) * h_prev) / math.sqrt(k)
+        out = out + a[k] * h
+    return out
+
+
+def _trim(a: np.ndarray) -> np.ndarray:
+    """Drop trailing coefficients whose squares are negligible."""
+    a = np.asarray(a, dtype=float)
+    big = np.flatnonzero(a * a > 1e-20 * max(float(np.sum(a * a)), 1e-300))
+    return a[: big[-1] + 1] if big.size else a[:1]
+
+
+def _check_inner_products(xi) -> np.ndarray:
+    xi = np.asarray(xi, dtype=float)
+    if not np.all(np.isfinite(xi)):
+        raise ValueError("inner products must be finite (got NaN or inf)")
+    if np.any(np.abs(xi) > 1 + 1e-12):
+        raise ValueError(
+            f"inner products must lie in [-1, 1]; got values up to {np.max(np.abs(xi)):.6g}. "
+            "Are the inputs unit vectors?"
+        )
+    return np.clip(xi, -1.0, 1.0)
+
+
+# --------------------------------------------------------------------------- built-ins
+def _relu_family(alpha: float, beta: float, name: str, params: dict) -> Activation:
+    norm = math.sqrt(alpha**2 + beta**2)  # E[(alpha u + beta |u|)^2] = alpha^2 + beta^2
+    return Activation(
+        name=name,
+        function=lambda x: (alpha * x + beta * np.abs(x)) / norm,
+        dual_function=ReluFamilyDual(alpha, beta),
+        params=params,
+    )
+
+
+def _relu() -> Activation:
+    return _relu_family(0.5, 0.5, "relu", {})
+
+
+def _leaky_relu(slope: float = 0.01) -> Activation:
+    if not np.isfinite(slope):
+        raise ValueError("slope must be finite")
+    if slope == 1:
+        raise ValueError("leaky_relu with slope 1 is linear: its dual is xi at every depth")
+    return _relu_family((1 + slope) / 2, (1 - slope) / 2, f"leaky_relu(slope={slope:g})",
+                        {"slope": slope})
+
+
+def _abs() -> Activation:
+    return _relu_family(0.0, 1.0, "abs", {})
+
+
+def _erf(scale: float = 1.0) -> Activation:
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError("erf scale must be a positive finite number")
+    b = 2 * scale**2 / (1 + 2 * scale**2)
+    norm = math.sqrt(2 / math.pi * math.asin(b))  # E[erf(s u)^2] = (2/pi) arcsin(b)
+    name = "erf" if scale == 1 else f"erf(scale={scale:g})"
+    return Activation(name=name, function=lambda x: erf(scale * x) / norm,
+                      dual_function=ArcsinDual(b), params={"scale": scale})
+
+
+def _sine_family(a: float) -> Activation:
+    """phi(x) = sin(sqrt(a) x) / sqrt((1 - e^{-2a}) / 2), dual sinh(a xi) / sinh(a)."""
+    if not (np.isfinite(a) and a > 0):
+        raise ValueError("the sine family needs a > 0")
+    b = math.sqrt(a)
+    norm = math.sqrt(-math.expm1(-2 * a) / 2)
+    return Activation(name=f"sine_family(a={a:g})", function=lambda x: np.sin(b * x) / norm,
+                      dual_function=SinhDual(a), params={"a": a})
+
+
+def _sin(frequency: float = 1.0) -> Activation:
+    if not (np.isfinite(frequency) and frequency != 0):
+        raise ValueError("sin frequency must be finite and non-zero")
+    act = _sine_family(frequency**2)
+    act.name = f"sin(frequency={frequency:g})"
+    act.params = {"frequency": frequency}
+    return act
+
+
+def _hermite(degree: int) -> Activation:
+    if int(degree) != degree or degree < 0:
+        raise ValueError("hermite degree must be a non-negative integer")
+    c = np.zeros(int(degree) + 1)
+    c[-1] = 1.0
+    act = Activation.from_dual_coefficients(c, name=f"hermite(degree={int(degree)})")
+    act.params = {"degree": int(degree)}
+    return act
+
+
+def _numerical(fn: Callable, name: str) -> Callable[[], Activation]:
+    return lambda: Activation.from_callable(fn, name=name)
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+BUILTIN_ACTIVATIONS: dict[str, Callable[..., Activation]] = {
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "abs": _abs,
+    "erf": _erf,
+    "sin": _sin,
+    "sine_family": _sine_family,
+    "hermite": _hermite,
+    "tanh": _numerical(np.tanh, "tanh"),
+    "sigmoid": _numerical(expit, "sigmoid"),
+    "gelu": _numerical(_gelu, "gelu"),
+    "silu": _numerical(lambda x: x * expit(x), "silu"),
+    "softplus": _numerical(lambda x: np.logaddexp(0.0, x), "softplus"),
+}
+
+
+def activation(name: str | Activation, **params) -> Activation:
+    """A built-in activation by name (see ``BUILTIN_ACTIVATIONS``), normalized.
+
+    Examples
+    --------
+    >>> from infdepth import activation
+    >>> relu = activation("relu")
+    >>> float(relu.dual(1.0))
+    1.0
+    >>> round(float(activation("sine_family", a=2.676).slope_at_one), 4)
+    2.7014
+    """
+    if isinstance(name, Activation):
+        if params:
+            raise ValueError("parameters cannot be given with an Activation instance")
+        return name
+    key = str(name).lower()
+    if key not in BUILTIN_ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; built-ins are {sorted(BUILTIN_ACTIVATIONS)}. "
+            "Use Activation.from_callable for any other function."
+        )
+    try:
+        return BUILTIN_ACTIVATIONS[key](**params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for activation {name!r}: {exc}") from None

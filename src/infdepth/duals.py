@@ -1,0 +1,340 @@
+"""Dual activations: the functions xi -> E[phi(u) phi(v)] that drive every kernel.
+
+Every normalized dual is a power series with non-negative coefficients,
+``dual(xi) = sum_k c_k xi^k`` with ``sum_k c_k = 1`` (THEORY.md section 2).
+:class:`SeriesDual` implements that general mechanism from the coefficients.
+The closed forms below (:class:`ReluFamilyDual`, :class:`ArcsinDual`,
+:class:`SinhDual`) are optimizations of it: they evaluate the same function
+faster and more accurately, and they expose the same five quantities
+
+* ``value(xi)``                   dual(xi)
+* ``derivative(xi)``              dual'(xi)
+* ``complement(delta)``           1 - dual(1 - delta), free of cancellation
+* ``derivative_complement(delta)`` dual'(1) - dual'(1 - delta), free of cancellation
+* ``leading_term()``              (p, c) with dual(s) ~ c s^p as s -> 0
+
+so that the kernel engine never needs to know which kind it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import comb
+
+#: Coefficients below this fraction of the total are treated as exact zeros when
+#: deciding parity and small-argument behaviour of a numerically computed dual.
+COEFFICIENT_TOLERANCE = 1e-20
+
+
+@dataclass(frozen=True)
+class LeadingTerm:
+    """``f(s) ~ coefficient * s**power`` as ``s -> 0``."""
+
+    power: int
+    coefficient: float
+
+
+class Dual:
+    """Interface shared by every dual activation (see module docstring)."""
+
+    #: +1 for an even dual, -1 for an odd dual, 0 for neither.
+    parity: int = 0
+
+    def value(self, xi: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def derivative(self, xi: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def complement(self, delta: np.ndarray) -> np.ndarray:
+        """``1 - dual(1 - delta)``; the default is exact only for delta not tiny."""
+        return 1.0 - self.value(1.0 - np.asarray(delta, dtype=float))
+
+    def derivative_complement(self, delta: np.ndarray) -> np.ndarray:
+        """``dual'(1) - dual'(1 - delta)``."""
+        return self.slope_at_one - self.derivative(1.0 - np.asarray(delta, dtype=float))
+
+    def leading_term(self) -> LeadingTerm:
+        raise NotImplementedError
+
+    def derivative_leading_term(self) -> LeadingTerm:
+        raise NotImplementedError
+
+    @property
+    def slope_at_one(self) -> float:
+        """m = dual'(1)."""
+        return float(self.derivative(np.array(1.0)))
+
+    @property
+    def curvature_at_one(self) -> float:
+        """dual''(1) (may be infinite for kinked activations)."""
+        raise NotImplementedError
+
+
+def _as_float_array(x) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+class SeriesDual(Dual):
+    """The general mechanism: ``dual(xi) = sum_k c_k xi^k``, c_k >= 0, normalized.
+
+    Near xi = 1 it evaluates the re-expanded polynomial
+    ``1 - dual(1 - delta) = sum_j g_j delta^j`` with
+    ``g_j = (-1)^(j+1) sum_k C(k, j) c_k`` (each g_j a sum of same-signed terms,
+    hence accurate), which has no cancellation for small delta.
+    """
+
+    def __init__(self, coefficients) -> None:
+        c = np.array(coefficients, dtype=float).ravel()
+        if c.size == 0 or not np.all(np.isfinite(c)):
+            raise ValueError("dual coefficients must be a non-empty array of finite numbers")
+        if np.any(c < 0):
+            raise ValueError("dual coefficients must be non-negative (a dual is sum_k a_k^2 xi^k)")
+        total = c.sum()
+        if total <= 0:
+            raise ValueError("dual coefficients sum to zero: E[phi^2] = 0 cannot be normalized")
+        c = c / total
+        c[c < COEFFICIENT_TOLERANCE] = 0.0
+        nonzero = np.flatnonzero(c)
+        c = c[: nonzero[-1] + 1]
+        self.coefficients = c / c.sum()
+        k = np.arange(c.size, dtype=float)
+        self._derivative_coefficients = (k * self.coefficients)[1:]
+        even, odd = self.coefficients[0::2].sum(), self.coefficients[1::2].sum()
+        self.parity = 1 if odd == 0 else (-1 if even == 0 else 0)
+        # Re-expansion about xi = 1 (see class docstring); binomials are exact in float
+        # up to degree ~1000, far beyond what a truncated Hermite series needs.
+        j = np.arange(c.size)
+        binom = comb(j[None, :], j[:, None])  # binom[j, k] = C(k, j)
+        moments = binom @ self.coefficients  # dual^(j)(1) / j!
+        self._complement_coefficients = -((-1.0) ** j) * moments
+        self._complement_coefficients[0] = 0.0
+        d_moments = (binom[1:, :] @ self.coefficients) * np.arange(1, c.size)  # dual'^(j)(1)/j!
+        self._derivative_complement_coefficients = -((-1.0) ** j[: c.size - 1]) * d_moments
+        if c.size > 1:
+            self._derivative_complement_coefficients[0] = 0.0
+        # Below this delta the re-expansion is used (terms bounded by e^{K delta}).
+        self._near_one = min(0.05, 1.0 / max(c.size, 1))
+
+    @property
+    def degree(self) -> int:
+        return self.coefficients.size - 1
+
+    def value(self, xi):
+        return np.polynomial.polynomial.polyval(_as_float_array(xi), self.coefficients)
+
+    def derivative(self, xi):
+        if self._derivative_coefficients.size == 0:
+            return np.zeros_like(_as_float_array(xi))
+        return np.polynomial.polynomial.polyval(_as_float_array(xi), self._derivative_coefficients)
+
+    def _near_or_far(self, delta, near_coefficients, far):
+        delta = _as_float_array(delta)
+        near = np.abs(delta) < self._near_one
+        out = np.empty_like(delta)
+        out[near] = np.polynomial.polynomial.polyval(delta[near], near_coefficients)
+        out[~near] = far(delta[~near])
+        return out
+
+    def complement(self, delta):
+        return self._near_or_far(
+            delta, self._complement_coefficients, lambda d: 1.0 - self.value(1.0 - d)
+        )
+
+    def derivative_complement(self, delta):
+        if self._derivative_complement_coefficients.size == 0:
+            return np.zeros_like(_as_float_array(delta))
+        return self._near_or_far(
+            delta,
+            self._derivative_complement_coefficients,
+            lambda d: self.slope_at_one - self.derivative(1.0 - d),
+        )
+
+    def leading_term(self) -> LeadingTerm:
+        p = int(np.flatnonzero(self.coefficients)[0])
+        return LeadingTerm(p, float(self.coefficients[p]))
+
+    def derivative_leading_term(self) -> LeadingTerm:
+        nz = np.flatnonzero(self._derivative_coefficients)
+        if nz.size == 0:
+            return LeadingTerm(0, 0.0)
+        q = int(nz[0])
+        return LeadingTerm(q, float(self._derivative_coefficients[q]))
+
+    @property
+    def slope_at_one(self) -> float:
+        return float(self._derivative_coefficients.sum())
+
+    @property
+    def curvature_at_one(self) -> float:
+        k = np.arange(self.coefficients.size)
+        return float((k * (k - 1) * self.coefficients).sum())
+
+
+def _sin_minus_theta_cos(theta: np.ndarray) -> np.ndarray:
+    """sin(t) - t cos(t) without cancellation: sum_n (-1)^(n+1) 2n t^(2n+1) / (2n+1)!."""
+    theta = _as_float_array(theta)
+    out = np.sin(theta) - theta * np.cos(theta)
+    small = np.abs(theta) < 0.5
+    t = theta[small]
+    series = np.zeros_like(t)
+    for n in range(12, 0, -1):
+        series = series + (-1) ** (n + 1) * 2 * n * t ** (2 * n + 1) / math.factorial(2 * n + 1)
+    out[small] = series
+    return out
+
+
+class ReluFamilyDual(Dual):
+    """Dual of phi(x) proportional to ``alpha x + beta |x|`` (ReLU, leaky ReLU, abs).
+
+    With J(xi) = (2/pi)(sqrt(1 - xi^2) + xi arcsin xi), the normalized dual is
+    ``(alpha^2 xi + beta^2 J(xi)) / (alpha^2 + beta^2)``; dual'(1) = 1 for every member.
+    Near xi = 1 write xi = cos(theta): 1 - J(cos theta) = delta - (2/pi)(sin theta - theta cos theta).
+    """
+
+    def __init__(self, alpha: float, beta: float) -> None:
+        norm = alpha**2 + beta**2
+        if norm <= 0:
+            raise ValueError("alpha and beta cannot both be zero")
+        self.linear = alpha**2 / norm
+        self.kinked = beta**2 / norm
+        self.parity = 1 if self.linear == 0 else (-1 if self.kinked == 0 else 0)
+
+    def value(self, xi):
+        xi = np.clip(_as_float_array(xi), -1.0, 1.0)
+        j = (2 / np.pi) * (np.sqrt(1 - xi * xi) + xi * np.arcsin(xi))
+        return self.linear * xi + self.kinked * j
+
+    def derivative(self, xi):
+        xi = np.clip(_as_float_array(xi), -1.0, 1.0)
+        return self.linear + self.kinked * (2 / np.pi) * np.arcsin(xi)
+
+    @staticmethod
+    def _theta(delta):
+        return 2 * np.arcsin(np.sqrt(np.clip(_as_float_array(delta), 0.0, 2.0) / 2))
+
+    def complement(self, delta):
+        delta = _as_float_array(delta)
+        return delta - self.kinked * (2 / np.pi) * _sin_minus_theta_cos(self._theta(delta))
+
+    def derivative_complement(self, delta):
+        return self.kinked * (2 / np.pi) * self._theta(delta)
+
+    def leading_term(self) -> LeadingTerm:
+        return LeadingTerm(0, self.kinked * 2 / np.pi)
+
+    def derivative_leading_term(self) -> LeadingTerm:
+        if self.linear > 0:
+            return LeadingTerm(0, self.linear)
+        return LeadingTerm(1, self.kinked * 2 / np.pi)
+
+    @property
+    def slope_at_one(self) -> float:
+        return 1.0
+
+    @property
+    def curvature_at_one(self) -> float:
+        return math.inf if self.kinked > 0 else 0.0
+
+
+class ArcsinDual(Dual):
+    """``arcsin(b xi) / arcsin(b)``, 0 < b < 1: the dual of erf(s x) with b = 2s^2/(1+2s^2).
+
+    Near 1: arcsin(b) - arcsin(b(1-delta)) = arcsin(b^2 delta (2-delta) / (b sqrt(1-b'^2) + b' sqrt(1-b^2)))
+    with b' = b (1 - delta), which has no cancellation.
+    """
+
+    parity = -1
+
+    def __init__(self, b: float) -> None:
+        if not 0 < b < 1:
+            raise ValueError("ArcsinDual needs 0 < b < 1")
+        self.b = float(b)
+        self.scale = math.asin(self.b)
+
+    def value(self, xi):
+        return np.arcsin(self.b * np.clip(_as_float_array(xi), -1, 1)) / self.scale
+
+    def derivative(self, xi):
+        xi = np.clip(_as_float_array(xi), -1, 1)
+        return self.b / np.sqrt(1 - (self.b * xi) ** 2) / self.scale
+
+    def complement(self, delta):
+        delta = _as_float_array(delta)
+        b, bp = self.b, self.b * (1 - delta)
+        near = delta <= 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            num = b * b * delta * (2 - delta)
+            den = b * np.sqrt(1 - bp * bp) + bp * math.sqrt(1 - b * b)
+            near_value = np.arcsin(num / den) / self.scale
+        return np.where(near, near_value, 1 - self.value(1 - delta))
+
+    def derivative_complement(self, delta):
+        delta = _as_float_array(delta)
+        b = self.b
+        p = 1 - b * b
+        q = p + b * b * delta * (2 - delta)
+        return (b / self.scale) * (q - p) / (np.sqrt(p) * np.sqrt(q) * (np.sqrt(p) + np.sqrt(q)))
+
+    def leading_term(self) -> LeadingTerm:
+        return LeadingTerm(1, self.b / self.scale)
+
+    def derivative_leading_term(self) -> LeadingTerm:
+        return LeadingTerm(0, self.b / self.scale)
+
+    @property
+    def slope_at_one(self) -> float:
+        return self.b / math.sqrt(1 - self.b**2) / self.scale
+
+    @property
+    def curvature_at_one(self) -> float:
+        b = self.b
+        return b**3 / (1 - b * b) ** 1.5 / self.scale
+
+
+class SinhDual(Dual):
+    """``sinh(a xi) / sinh(a)``: the dual of sin(sqrt(a) x) (the paper's sine family).
+
+    Near 1: 1 - sinh(a(1-delta))/sinh(a) = 2 cosh(a(1 - delta/2)) sinh(a delta/2) / sinh(a).
+    """
+
+    parity = -1
+
+    def __init__(self, a: float) -> None:
+        if not 0 < a <= 300:
+            raise ValueError("the sine family needs 0 < a <= 300 (sinh(a) must stay finite)")
+        self.a = float(a)
+        self.scale = math.sinh(self.a)
+
+    def value(self, xi):
+        return np.sinh(self.a * _as_float_array(xi)) / self.scale
+
+    def derivative(self, xi):
+        return self.a * np.cosh(self.a * _as_float_array(xi)) / self.scale
+
+    def complement(self, delta):
+        d = _as_float_array(delta)
+        a = self.a
+        return 2 * np.cosh(a * (1 - d / 2)) * np.sinh(a * d / 2) / self.scale
+
+    def derivative_complement(self, delta):
+        d = _as_float_array(delta)
+        a = self.a
+        return 2 * a * np.sinh(a * (1 - d / 2)) * np.sinh(a * d / 2) / self.scale
+
+    def leading_term(self) -> LeadingTerm:
+        return LeadingTerm(1, self.a / self.scale)
+
+    def derivative_leading_term(self) -> LeadingTerm:
+        return LeadingTerm(0, self.a / self.scale)
+
+    @property
+    def slope_at_one(self) -> float:
+        return self.a / math.tanh(self.a)
+
+    @property
+    def curvature_at_one(self) -> float:
+        return self.a**2
