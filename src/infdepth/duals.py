@@ -53,6 +53,14 @@ class Dual:
         """``1 - dual(1 - delta)``; the default is exact only for delta not tiny."""
         return 1.0 - self.value(1.0 - np.asarray(delta, dtype=float))
 
+    def value_near_minus_one(self, eps: np.ndarray) -> np.ndarray:
+        """``dual(-1 + eps)``; overridden where the closed form cancels near -1."""
+        return self.value(np.asarray(eps, dtype=float) - 1.0)
+
+    def derivative_near_minus_one(self, eps: np.ndarray) -> np.ndarray:
+        """``dual'(-1 + eps)``; overridden where the closed form cancels near -1."""
+        return self.derivative(np.asarray(eps, dtype=float) - 1.0)
+
     def derivative_complement(self, delta: np.ndarray) -> np.ndarray:
         """``dual'(1) - dual'(1 - delta)``."""
         return self.slope_at_one - self.derivative(1.0 - np.asarray(delta, dtype=float))
@@ -206,11 +214,31 @@ class ReluFamilyDual(Dual):
     def value(self, xi):
         xi = np.clip(_as_float_array(xi), -1.0, 1.0)
         j = (2 / np.pi) * (np.sqrt(1 - xi * xi) + xi * np.arcsin(xi))
-        return self.linear * xi + self.kinked * j
+        out = self.linear * xi + self.kinked * j
+        near = xi < -0.5  # 1 + xi is exact there (Sterbenz), avoid the cancellation
+        if np.any(near):
+            out = np.where(near, self.value_near_minus_one(1.0 + np.where(near, xi, 0.0)), out)
+        return out
 
     def derivative(self, xi):
         xi = np.clip(_as_float_array(xi), -1.0, 1.0)
-        return self.linear + self.kinked * (2 / np.pi) * np.arcsin(xi)
+        out = self.linear + self.kinked * (2 / np.pi) * np.arcsin(xi)
+        near = xi < -0.5
+        if np.any(near):
+            eps = 1.0 + np.where(near, xi, 0.0)
+            out = np.where(near, self.derivative_near_minus_one(eps), out)
+        return out
+
+    def derivative_near_minus_one(self, eps):
+        """With -xi = cos(phi): dual'(xi) = linear - kinked + kinked (2/pi) phi."""
+        return self.linear - self.kinked + self.kinked * (2 / np.pi) * self._theta(eps)
+
+    def value_near_minus_one(self, eps):
+        """With -xi = cos(phi): J(xi) = cos(phi) + (2/pi)(sin(phi) - phi cos(phi))."""
+        phi = self._theta(eps)
+        return (self.kinked - self.linear) * np.cos(phi) + self.kinked * (2 / np.pi) * (
+            _sin_minus_theta_cos(phi)
+        )
 
     @staticmethod
     def _theta(delta):

@@ -218,6 +218,10 @@ def iterate_depth(dual: Dual, delta, eps, depth, kind: str = "nngp",
         # ---- NNGP step
         g = dual.complement(np.where(near, d, 0.25))
         vs, va = _log_dual(dual, sS[idx], aS[idx], derivative=False)
+        if l == 0 and np.any(eps < 0.5):  # xi near -1: use 1 + xi, which is known exactly
+            antipodal = eps[idx] < 0.5
+            rs, ra = signed_log(dual.value_near_minus_one(eps[idx][antipodal]))
+            vs[antipodal], va[antipodal] = rs, ra
         with np.errstate(divide="ignore", invalid="ignore"):
             new_a = np.where(near, np.log1p(-np.minimum(g, 1.0)), va)
         new_s = np.where(near, 1.0, vs)
@@ -228,6 +232,10 @@ def iterate_depth(dual: Dual, delta, eps, depth, kind: str = "nngp",
             log_1mw = log_m + log_D - log_D_next
             dc = dual.derivative_complement(np.where(near, d, 0.25))
             ps, pa = _log_dual(dual, sS[idx], aS[idx], derivative=True)
+            if l == 0 and np.any(eps < 0.5):
+                antipodal = eps[idx] < 0.5
+                rs, ra = signed_log(dual.derivative_near_minus_one(eps[idx][antipodal]))
+                ps[antipodal], pa[antipodal] = rs, ra
             with np.errstate(divide="ignore", invalid="ignore"):
                 pa = np.where(near, np.log(np.maximum(m - dc, 0.0)), pa)
             ps = np.where(near, 1.0, ps)
@@ -252,8 +260,10 @@ def iterate_depth(dual: Dual, delta, eps, depth, kind: str = "nngp",
         # ---- freeze points in the linear regime of the attractor
         if linear:
             done = _in_linear_regime(attractor, sS[idx], aS[idx], dS[idx], eK[idx], ntk)
-        else:
+        elif attractor.kind == "superattracting_zero":  # exact zeros stay zero
             done = np.isneginf(aS[idx]) & (np.isneginf(aK[idx]) if ntk else True)
+        else:
+            done = np.zeros(idx.size, dtype=bool)
         if np.any(done):
             frozen_at[idx[done]] = l
             log_D_frozen[idx[done]] = log_D
@@ -266,7 +276,7 @@ def iterate_depth(dual: Dual, delta, eps, depth, kind: str = "nngp",
     if not infinite:
         depth = int(depth)
     frozen = frozen_at >= 0
-    if np.any(frozen):
+    if np.any(frozen) and linear:
         _jump(dual, attractor, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK, eK, ntk)
     if ntk:
         with np.errstate(divide="ignore"):
