@@ -233,6 +233,13 @@ class Activation:
             _hermite=a,
         )
 
+    def torch(self):
+        """phi as a ``torch.nn.Module`` (needs the ``torch`` extra); see
+        :func:`infdepth.torch_activations.to_torch`."""
+        from .torch_activations import to_torch
+
+        return to_torch(self)
+
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
 

@@ -177,15 +177,16 @@ class DepthResult:
     log_complement: np.ndarray
 
 
-def iterate_depth(dual: Dual, delta, eps, depth, kind: str = "nngp",
+def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
                   attractor: Attractor | None = None) -> DepthResult:
-    """Normalized depth-``depth`` NNGP or NTK at xi = 1 - delta = eps - 1.
+    """Normalized depth-``depth`` NNGP or NTK at the inner products xi.
 
-    ``delta`` and ``eps`` must both be accurate (they are 1 - xi and 1 + xi; pass
+    ``delta`` = 1 - xi and ``eps`` = 1 + xi must be accurate too (pass
     ||x - z||^2 / 2 and ||x + z||^2 / 2 for near and antipodal pairs).
     """
     if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind must be 'nngp' or 'ntk', not {kind!r}")
+    xi = np.atleast_1d(np.asarray(xi, dtype=float))
     delta = np.atleast_1d(np.asarray(delta, dtype=float)).copy()
     eps = np.atleast_1d(np.asarray(eps, dtype=float))
     attractor = attractor or find_attractor(dual)
@@ -198,10 +199,13 @@ def iterate_depth(dual: Dual, delta, eps, depth, kind: str = "nngp",
     n = delta.size
 
     # State: S as (sign, log|S|) and its complement delta; NTK k as (sign, log|k|), e = 1 - k.
-    xi_sign = np.where(delta < 1, 1.0, np.where(eps < 1, -1.0, 0.0))
+    xi_sign = np.sign(xi)
     with np.errstate(divide="ignore"):
-        xi_log = np.where(delta < 1, np.log1p(-np.minimum(delta, 1.0)), np.log1p(-np.minimum(eps, 1.0)))
-    xi_log = np.where(xi_sign == 0, -np.inf, xi_log)
+        xi_log = np.where(
+            delta < 0.5,
+            np.log1p(-np.minimum(delta, 0.5)),
+            np.where(eps < 0.5, np.log1p(-np.minimum(eps, 0.5)), np.log(np.abs(xi))),
+        )
     sS, aS, dS = xi_sign.copy(), xi_log.copy(), delta.copy()
     sK, aK, eK = xi_sign.copy(), xi_log.copy(), delta.copy()
     log_D = 0.0  # log D_l, D_0 = 1

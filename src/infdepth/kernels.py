@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import chebyshev as cheb
 
-from .activations import Activation, activation as _activation
+from .activations import Activation
+from .activations import activation as _activation
 from .dynamics import Attractor, find_attractor, iterate_depth
 
 __all__ = ["KernelFunction", "kernel_function", "nngp", "ntk", "Kernel", "check_depth"]
@@ -39,7 +40,8 @@ _LIMIT_NAMES = {
     "interior": "the majority vote (the Gram matrix tends to xi* J + (1 - xi*) I)",
     "parabolic": "the majority vote, reached only at depths >> (1 - xi)^(-1/2) "
     "(dual'(1) = 1: all kernel values tend to 1 algebraically)",
-    "superattracting_zero": "the 1-nearest-neighbour rule (kernel values decay faster than any power)",
+    "superattracting_zero": "the 1-nearest-neighbour rule "
+    "(kernel values decay faster than any power)",
     "identity": "a linear model (the dual is xi, the kernel does not change with depth)",
 }
 
@@ -51,7 +53,9 @@ def check_depth(depth) -> float | int:
     try:
         value = float(depth)
     except (TypeError, ValueError):
-        raise ValueError(f"depth must be a non-negative integer or math.inf, got {depth!r}") from None
+        raise ValueError(
+            f"depth must be a non-negative integer or math.inf, got {depth!r}"
+        ) from None
     if math.isinf(value) and value > 0:
         return math.inf
     if not math.isfinite(value) or value < 0 or value != int(value):
@@ -81,27 +85,46 @@ def _complements(xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray, np.n
     return xi, delta, eps
 
 
+#: Entries processed per block (keeps the working set in cache).
+BLOCK = 1 << 15
+
+
 @dataclass
 class _CubicTable:
-    """Piecewise cubic Hermite table on a uniform grid of s (columns: c0..c3)."""
+    """Piecewise cubic Hermite table on a uniform grid of s.
+
+    Cell i covers [start + i step, start + (i+1) step); on it the value is
+    c0 + c1 t + c2 t^2 + c3 t^3 with t in [0, 1). ``sign[i]`` is the sign of the
+    tabulated quantity on the cell, 0 where the cell must be computed directly
+    (a sign change or a non-finite node inside its panel).
+    """
 
     start: float
     step: float
-    coefficients: np.ndarray  # (cells, 4)
-    usable: np.ndarray  # (cells,) bool: cell interpolates (no sign change, finite)
-    constant: np.ndarray  # (cells,) value when the whole cell is -inf (exact zero)
+    c0: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    c3: np.ndarray
+    sign: np.ndarray
 
-    def __call__(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Interpolated values and a mask of the points that must be computed directly."""
-        u = (s - self.start) / self.step
-        cell = np.floor(u)
-        inside = (cell >= 0) & (cell < self.coefficients.shape[0])
-        cell = np.where(inside, cell, 0).astype(np.intp)
+    def lookup(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, sign, needs_direct) at s."""
+        u = (s - self.start) * (1.0 / self.step)
+        n = self.c0.size
+        outside = ~((u >= 0) & (u < n))  # NaN (delta = eps = 0) counts as outside
+        if np.any(outside):
+            u = np.where(outside, 0.0, u)
+        cell = u.astype(np.intp)
         t = u - cell
-        c = self.coefficients[cell]
-        value = ((c[:, 3] * t + c[:, 2]) * t + c[:, 1]) * t + c[:, 0]
-        ok = inside & self.usable[cell]
-        return value, ~ok
+        value = np.take(self.c3, cell)
+        value *= t
+        value += np.take(self.c2, cell)
+        value *= t
+        value += np.take(self.c1, cell)
+        value *= t
+        value += np.take(self.c0, cell)
+        sign = np.take(self.sign, cell)
+        return value, sign, outside | (sign == 0)
 
 
 class KernelFunction:
@@ -135,15 +158,17 @@ class KernelFunction:
         self._build()
 
     # ------------------------------------------------------------------ table
-    def _direct(self, delta, eps):
+    def _direct(self, xi, delta, eps):
         """Direct recursion (exact up to rounding), using the dual's parity for xi < 0."""
+        xi = np.asarray(xi, dtype=float)
         delta = np.asarray(delta, dtype=float)
         eps = np.asarray(eps, dtype=float)
         parity = self.dual.parity
-        flip = (delta > eps) & (parity != 0)
+        flip = (xi < 0) & (parity != 0)
         d = np.where(flip, eps, delta)
         e = np.where(flip, delta, eps)
-        r = iterate_depth(self.dual, d, e, self.depth, self.kind, self.attractor)
+        r = iterate_depth(self.dual, np.abs(xi) if parity else xi, d, e, self.depth, self.kind,
+                          self.attractor)
         sign, logabs, logcomp = r.sign, r.logabs, r.log_complement
         if parity == -1 and np.any(flip):
             sign = np.where(flip, -sign, sign)
@@ -159,8 +184,10 @@ class KernelFunction:
         nodes_ref = np.cos(np.pi * np.arange(CHEBYSHEV_DEGREE + 1) / CHEBYSHEV_DEGREE)[::-1]
         mid, half = (edges[:-1] + edges[1:]) / 2, np.diff(edges) / 2
         s = (mid[:, None] + half[:, None] * nodes_ref[None, :]).ravel()
+        if self.zero_at_origin:  # k / xi at xi = 0 is a limit: sample it at xi ~ -5e-15
+            s[s == 0] = 1e-14
         delta, eps = _from_s(s)
-        sign, logabs, logcomp = self._direct(delta, eps)
+        sign, logabs, logcomp = self._direct(-np.tanh(s / 2), delta, eps)
         if self.zero_at_origin:  # tabulate k / xi, which has no zero at xi = 0
             with np.errstate(invalid="ignore"):
                 logabs = logabs - _log_abs_xi(s)
@@ -171,66 +198,84 @@ class KernelFunction:
         values = logabs.reshape(panels, CHEBYSHEV_DEGREE + 1)
         comps = logcomp.reshape(panels, CHEBYSHEV_DEGREE + 1)
         signs = sign.reshape(panels, CHEBYSHEV_DEGREE + 1)
-        self._value_table = self._fine_table(values, signs, t_ref, half, -S_MAX, step)
-        self._sign_cells = np.repeat(signs[:, 0], CELLS_PER_PANEL)
-        self._complement_table = self._fine_table(comps, np.ones_like(signs), t_ref, half,
-                                                  -S_MAX, step)
+        self._value_table = self._fine_table(values, signs, t_ref, -S_MAX, step)
+        self._complement_table = self._fine_table(comps, np.ones_like(signs), t_ref, -S_MAX, step)
 
     @staticmethod
-    def _fine_table(values, signs, t_ref, half, start, step) -> _CubicTable:
-        panels, _ = values.shape
+    def _fine_table(values, signs, t_ref, start, step) -> _CubicTable:
+        """Resample per-panel Chebyshev interpolants onto cubic Hermite cells."""
+        panels, nodes_per_panel = values.shape
         cells = t_ref.size - 1
-        coef = np.zeros((panels, cells, 4))
-        usable = np.zeros((panels, cells), dtype=bool)
-        constant = np.full((panels, cells), np.nan)
-        finite = np.all(np.isfinite(values), axis=1)
-        same_sign = np.all(signs == signs[:, :1], axis=1) & (signs[:, 0] != 0)
-        good = finite & same_sign
+        coef = np.zeros((4, panels, cells))
+        cell_sign = np.zeros((panels, cells))
+        good = np.all(np.isfinite(values), axis=1) & np.all(signs == signs[:, :1], axis=1)
+        good &= signs[:, 0] != 0
         if np.any(good):
-            nodes = np.cos(np.pi * np.arange(values.shape[1]) / (values.shape[1] - 1))[::-1]
-            c = cheb.chebfit(nodes, values[good].T, values.shape[1] - 1)  # (degree+1, n_good)
-            f = cheb.chebval(t_ref, c)  # (n_good, cells+1)
-            # derivative with respect to the cell's local variable in [0, 1]
+            nodes = np.cos(np.pi * np.arange(nodes_per_panel) / (nodes_per_panel - 1))[::-1]
+            c = cheb.chebfit(nodes, values[good].T, nodes_per_panel - 1)
+            f = cheb.chebval(t_ref, c)
+            # derivative with respect to the cell's local variable t in [0, 1)
             df = cheb.chebval(t_ref, cheb.chebder(c)) * (t_ref[1] - t_ref[0])
             f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
-            coef[good, :, 0] = f0
-            coef[good, :, 1] = d0
-            coef[good, :, 2] = 3 * (f1 - f0) - 2 * d0 - d1
-            coef[good, :, 3] = 2 * (f0 - f1) + d0 + d1
-            usable[good] = True
-        all_zero = np.all(np.isneginf(values), axis=1)
-        constant[all_zero] = -np.inf
-        usable[all_zero] = True
-        coef[all_zero, :, 0] = -np.inf
-        coef[all_zero, :, 1:] = 0.0
-        return _CubicTable(start, step, coef.reshape(-1, 4), usable.ravel(), constant.ravel())
+            coef[0, good], coef[1, good] = f0, d0
+            coef[2, good] = 3 * (f1 - f0) - 2 * d0 - d1
+            coef[3, good] = 2 * (f0 - f1) + d0 + d1
+            cell_sign[good] = signs[good, :1]
+        zero = np.all(np.isneginf(values), axis=1)  # exact zeros (log = -inf) on the panel
+        coef[0, zero] = -np.inf
+        cell_sign[zero] = 1.0
+        c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
+        return _CubicTable(start, step, c0, c1, c2, c3, cell_sign.ravel())
 
     # ------------------------------------------------------------------ evaluation
-    def _log_values(self, xi, delta, eps) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, xi, delta, eps, out: str) -> tuple[np.ndarray, np.ndarray]:
+        """Blocked table evaluation; ``out`` is "log" (sign, log|k|), "value" or "complement"."""
         shape = xi.shape
         xi, delta, eps = xi.ravel(), delta.ravel(), eps.ravel()
-        with np.errstate(divide="ignore"):
-            s = np.log(delta) - np.log(eps)
-        logabs, direct = self._value_table(s)
-        cells = np.clip(((s - self._value_table.start) / self._value_table.step).astype(np.intp)
-                        if s.size else s.astype(np.intp), 0, self._sign_cells.size - 1)
-        sign = self._sign_cells[cells]
-        if self.zero_at_origin:
-            with np.errstate(divide="ignore"):
-                logabs = logabs + np.log(np.abs(xi))
-            sign = sign * np.sign(xi)
-            direct &= xi != 0
-            logabs = np.where(xi == 0, -np.inf, logabs)
-            sign = np.where(xi == 0, 0.0, sign)
-        at_one = delta == 0
-        direct &= ~at_one
-        if np.any(direct):
-            ds, da, _ = self._direct(delta[direct], eps[direct])
-            sign[direct], logabs[direct] = ds, da
-        if np.any(at_one):
-            sign[at_one] = 1.0
-            logabs[at_one] = np.inf if self.depth == math.inf else 0.0
-        return sign.reshape(shape), logabs.reshape(shape)
+        first = np.empty(xi.size)
+        second = np.empty(xi.size) if out == "log" else None
+        table = self._complement_table if out == "complement" else self._value_table
+        for start in range(0, xi.size, BLOCK):
+            sl = slice(start, start + BLOCK)
+            x, d, e = xi[sl], delta[sl], eps[sl]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                s = np.log(d / e)
+            q, sign, direct = table.lookup(s)
+            at_one = d == 0
+            if out == "complement":
+                q[at_one] = -np.inf
+            elif self.zero_at_origin:  # the table holds log|k / xi|
+                if out == "log":
+                    with np.errstate(divide="ignore"):
+                        q += np.log(np.abs(x))
+                    sign *= np.sign(x)
+                else:
+                    sign *= x
+            if out != "complement":
+                q[at_one] = np.inf if self.depth == math.inf else 0.0
+                sign[at_one] = 1.0
+            direct &= ~at_one
+            if out == "complement":
+                first[sl] = q
+            elif out == "log":
+                first[sl], second[sl] = sign, q
+            else:
+                with np.errstate(over="ignore", under="ignore"):
+                    np.exp(q, out=q)
+                first[sl] = np.multiply(sign, q, out=q)
+            if np.any(direct):
+                idx = np.flatnonzero(direct) + start
+                ds, da, dc = self._direct(xi[idx], delta[idx], eps[idx])
+                if out == "complement":
+                    first[idx] = dc
+                elif out == "log":
+                    first[idx], second[idx] = ds, da
+                else:
+                    with np.errstate(over="ignore", under="ignore"):
+                        first[idx] = ds * np.exp(da)
+        if out == "log":
+            return first.reshape(shape), second.reshape(shape)
+        return first.reshape(shape), None
 
     def log(self, xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray]:
         """(sign, log|k(xi)|): the log-domain form, safe at any depth.
@@ -238,35 +283,26 @@ class KernelFunction:
         ``delta`` = 1 - xi and ``eps`` = 1 + xi may be given when known more
         accurately than by subtraction (e.g. ||x - z||^2 / 2 for near pairs).
         """
-        if self.depth == math.inf and self.attractor.kind == "one":
-            raise ValueError(
-                f"the infinitely deep kernel of {self.activation.name} is 1 everywhere "
-                "(dual'(1) < 1); its information is in log_complement(): psi(xi)"
-            )
-        return self._log_values(*_complements(xi, delta, eps))
+        self._check_values_exist()
+        return self._evaluate(*_complements(xi, delta, eps), out="log")
 
     def __call__(self, xi, delta=None, eps=None) -> np.ndarray:
         """Normalized kernel values k(xi) (they may underflow to 0: see :meth:`log`)."""
-        sign, logabs = self.log(xi, delta, eps)
-        with np.errstate(under="ignore", over="ignore"):
-            return sign * np.exp(logabs)
+        self._check_values_exist()
+        return self._evaluate(*_complements(xi, delta, eps), out="value")[0]
 
     def log_complement(self, xi, delta=None, eps=None) -> np.ndarray:
         """log(1 - k(xi)) (log psi(xi) at depth infinity when dual'(1) < 1)."""
         if self.depth == math.inf and self.attractor.kind == "zero":
             raise ValueError("1 - h(xi) is not a useful quantity for the singular limit h")
-        xi, delta, eps = _complements(xi, delta, eps)
-        shape = xi.shape
-        delta, eps = delta.ravel(), eps.ravel()
-        with np.errstate(divide="ignore"):
-            s = np.log(delta) - np.log(eps)
-        out, direct = self._complement_table(s)
-        at_one = delta == 0
-        direct &= ~at_one
-        if np.any(direct):
-            out[direct] = self._direct(delta[direct], eps[direct])[2]
-        out[at_one] = -np.inf
-        return out.reshape(shape)
+        return self._evaluate(*_complements(xi, delta, eps), out="complement")[0]
+
+    def _check_values_exist(self) -> None:
+        if self.depth == math.inf and self.attractor.kind == "one":
+            raise ValueError(
+                f"the infinitely deep kernel of {self.activation.name} is 1 everywhere "
+                "(dual'(1) < 1); its information is in log_complement(): psi(xi)"
+            )
 
     def __repr__(self) -> str:
         return f"KernelFunction({self.activation.name!r}, kind={self.kind!r}, depth={self.depth})"
@@ -321,3 +357,92 @@ def ntk(xi, activation, depth, *, log: bool = False):
     """
     k = kernel_function(activation, "ntk", depth)
     return k.log(xi) if log else k(xi)
+
+
+class Kernel:
+    """Gram matrices of the normalized depth-L NNGP or NTK on unit-norm data.
+
+    ``Kernel(activation, kind="ntk", depth=L)(X, Z)`` returns the n x m matrix
+    k(<x_i, z_j>). Rows must be unit vectors (checked). Pairs that are nearly equal
+    or nearly antipodal get 1 - xi = ||x - z||^2 / 2 and 1 + xi = ||x + z||^2 / 2
+    computed from the vectors themselves, so no digits are lost to cancellation.
+    The matrix is computed in row blocks sized by scikit-learn's ``working_memory``.
+    Instances are callables ``(X, Z) -> ndarray``, usable directly as
+    ``sklearn.svm.SVC(kernel=Kernel(...))`` or ``KernelRidge(kernel="precomputed")``.
+
+    At ``depth=math.inf`` (singular class) the entries are h(<x, z>), +inf on
+    coinciding points.
+    """
+
+    #: |xi| above this uses the vectors themselves for 1 -+ xi.
+    NEAR = 1 - 1e-4
+
+    def __init__(self, activation="relu", kind: str = "ntk", depth=1) -> None:
+        self.activation = activation
+        self.kind = kind
+        self.depth = depth
+
+    @property
+    def function(self) -> KernelFunction:
+        return kernel_function(self.activation, self.kind, self.depth)
+
+    def __call__(self, X, Z=None, *, log: bool = False):
+        """Gram matrix (or ``(sign, log|K|)`` with ``log=True``)."""
+        X = _check_unit_rows(X, "X")
+        Z = X if Z is None else _check_unit_rows(Z, "Z")
+        if X.shape[1] != Z.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features but Z has {Z.shape[1]}")
+        fn = self.function
+        out = np.empty((X.shape[0], Z.shape[0]))
+        signs = np.empty_like(out) if log else None
+        for rows in _row_blocks(X.shape[0], Z.shape[0]):
+            xi, delta, eps = inner_products(X[rows], Z)
+            if log:
+                signs[rows], out[rows] = fn.log(xi, delta, eps)
+            else:
+                out[rows] = fn(xi, delta, eps)
+        return (signs, out) if log else out
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.activation!r}, kind={self.kind!r}, depth={self.depth})"
+
+
+def _check_unit_rows(X, name: str) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of row vectors, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    norms = np.einsum("ij,ij->i", X, X)
+    bad = np.abs(norms - 1) > 1e-10
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"rows of {name} must be unit vectors (row {i} has norm {math.sqrt(norms[i]):.6g}); "
+            "project the data with infdepth.SphereProjection or x / ||x||"
+        )
+    return X
+
+
+def _row_blocks(n: int, m: int):
+    from sklearn import get_config
+    from sklearn.utils import gen_batches
+
+    # about five float64 temporaries of the block's size live at once
+    rows = max(1, int(get_config()["working_memory"] * 2**20 / (5 * 8 * max(m, 1))))
+    return gen_batches(n, rows)
+
+
+def inner_products(X: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xi, 1 - xi, 1 + xi) for unit rows, the complements exact for near pairs."""
+    xi = np.clip(X @ Z.T, -1.0, 1.0)
+    delta = 1.0 - xi
+    eps = 1.0 + xi
+    near = np.abs(xi) > Kernel.NEAR
+    if np.any(near):
+        i, j = np.nonzero(near)
+        diff = X[i] - Z[j]
+        summ = X[i] + Z[j]
+        delta[i, j] = np.einsum("ij,ij->i", diff, diff) / 2
+        eps[i, j] = np.einsum("ij,ij->i", summ, summ) / 2
+    return xi, delta, eps
