@@ -127,6 +127,85 @@ class _CubicTable:
         return value, sign, outside | (sign == 0)
 
 
+class _PanelFit:
+    """Chebyshev interpolants of a tabulated quantity on unit panels of s.
+
+    A panel is *usable* when its node values are finite with one sign, and
+    *converged* when its last two Chebyshev coefficients are below 1e-14 (the
+    degree is then raised by :meth:`KernelFunction._build`). Panels that are -inf
+    throughout are exact zeros.
+    """
+
+    TAIL = 1e-14
+
+    def __init__(self, n_panels: int) -> None:
+        self.coefficients: list[np.ndarray | None] = [None] * n_panels
+        self.sign = np.zeros(n_panels)
+        self.converged = np.ones(n_panels, dtype=bool)
+        self.zero = np.zeros(n_panels, dtype=bool)
+
+    @classmethod
+    def fit(cls, values: np.ndarray, signs: np.ndarray) -> _PanelFit:
+        fit = cls(values.shape[0])
+        fit.refit(np.arange(values.shape[0]), values, signs)
+        return fit
+
+    def refit(self, panels: np.ndarray, values: np.ndarray, signs: np.ndarray) -> None:
+        degree = values.shape[1] - 1
+        nodes = np.cos(np.pi * np.arange(degree + 1) / degree)[::-1]
+        usable = np.all(np.isfinite(values), axis=1) & np.all(signs == signs[:, :1], axis=1)
+        usable &= signs[:, 0] != 0
+        self.zero[panels] = np.all(np.isneginf(values), axis=1)
+        self.sign[panels] = np.where(usable, signs[:, 0], 0.0)
+        self.converged[panels] = True
+        if not np.any(usable):
+            return
+        c = cheb.chebfit(nodes, values[usable].T, degree)  # (degree + 1, n_usable)
+        tail = np.max(np.abs(c[-2:]), axis=0)
+        ok = tail <= self.TAIL * np.maximum(1.0, np.abs(c[0]))
+        for j, p in enumerate(panels[usable]):
+            self.coefficients[p] = c[:, j]
+            self.converged[p] = ok[j]
+
+    def cells(self, start: float) -> _CubicTable:
+        """Cubic Hermite cells, as many per panel as the worst panel needs for 1e-12."""
+        panels = [p for p, c in enumerate(self.coefficients) if c is not None and self.sign[p]]
+        per_panel = CELLS_PER_PANEL
+        while per_panel < 32 * CELLS_PER_PANEL:
+            t = np.linspace(-1, 1, 2 * per_panel + 1)
+            worst = 0.0
+            for p in panels:
+                f, df = self._values(p, t)
+                mid = _hermite_midpoints(f[::2], df[::2] * 2)
+                worst = max(worst, float(np.max(np.abs(mid - f[1::2]))))
+            if worst <= 1e-12:
+                break
+            per_panel *= 2
+        t = np.linspace(-1, 1, per_panel + 1)
+        n = len(self.coefficients)
+        coef = np.zeros((4, n, per_panel))
+        for p in panels:
+            f, df = self._values(p, t)
+            f0, f1, d0, d1 = f[:-1], f[1:], df[:-1], df[1:]
+            coef[:, p] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
+        cell_sign = np.repeat(self.sign, per_panel).reshape(n, per_panel)
+        coef[0, self.zero] = -np.inf
+        coef[1:, self.zero] = 0.0
+        cell_sign[self.zero] = 1.0
+        c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
+        return _CubicTable(start, PANEL_WIDTH / per_panel, c0, c1, c2, c3, cell_sign.ravel())
+
+    def _values(self, p: int, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values and derivatives (per unit of cell variable) on the grid t of panel p."""
+        c = self.coefficients[p]
+        return cheb.chebval(t, c), cheb.chebval(t, cheb.chebder(c)) * (t[1] - t[0])
+
+
+def _hermite_midpoints(f: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Cubic Hermite interpolant at cell midpoints from nodal values and derivatives."""
+    return (f[:-1] + f[1:]) / 2 + (df[:-1] - df[1:]) / 8
+
+
 class KernelFunction:
     """The normalized depth-L NNGP or NTK of an activation as a function of xi.
 
@@ -178,12 +257,11 @@ class KernelFunction:
             logcomp = np.where(flip, mirrored, logcomp)
         return sign, logabs, logcomp
 
-    def _build(self) -> None:
-        panels = int(round(2 * S_MAX / PANEL_WIDTH))
-        edges = np.linspace(-S_MAX, S_MAX, panels + 1)
-        nodes_ref = np.cos(np.pi * np.arange(CHEBYSHEV_DEGREE + 1) / CHEBYSHEV_DEGREE)[::-1]
-        mid, half = (edges[:-1] + edges[1:]) / 2, np.diff(edges) / 2
-        s = (mid[:, None] + half[:, None] * nodes_ref[None, :]).ravel()
+    def _panel_nodes(self, panels: np.ndarray, degree: int):
+        """Accurate (sign, log|k| or log|k/xi|, log(1-k)) at Chebyshev nodes of panels."""
+        ref = np.cos(np.pi * np.arange(degree + 1) / degree)[::-1]
+        mid = -S_MAX + (panels + 0.5) * PANEL_WIDTH
+        s = (mid[:, None] + PANEL_WIDTH / 2 * ref[None, :]).ravel()
         if self.zero_at_origin:  # k / xi at xi = 0 is a limit: sample it at xi ~ -5e-15
             s[s == 0] = 1e-14
         delta, eps = _from_s(s)
@@ -192,40 +270,32 @@ class KernelFunction:
             with np.errstate(invalid="ignore"):
                 logabs = logabs - _log_abs_xi(s)
             sign = sign * -np.sign(s)
-        # fine grid
-        step = PANEL_WIDTH / CELLS_PER_PANEL
-        t_ref = np.linspace(-1, 1, CELLS_PER_PANEL + 1)
-        values = logabs.reshape(panels, CHEBYSHEV_DEGREE + 1)
-        comps = logcomp.reshape(panels, CHEBYSHEV_DEGREE + 1)
-        signs = sign.reshape(panels, CHEBYSHEV_DEGREE + 1)
-        self._value_table = self._fine_table(values, signs, t_ref, -S_MAX, step)
-        self._complement_table = self._fine_table(comps, np.ones_like(signs), t_ref, -S_MAX, step)
+        shape = (panels.size, degree + 1)
+        return sign.reshape(shape), logabs.reshape(shape), logcomp.reshape(shape)
 
-    @staticmethod
-    def _fine_table(values, signs, t_ref, start, step) -> _CubicTable:
-        """Resample per-panel Chebyshev interpolants onto cubic Hermite cells."""
-        panels, nodes_per_panel = values.shape
-        cells = t_ref.size - 1
-        coef = np.zeros((4, panels, cells))
-        cell_sign = np.zeros((panels, cells))
-        good = np.all(np.isfinite(values), axis=1) & np.all(signs == signs[:, :1], axis=1)
-        good &= signs[:, 0] != 0
-        if np.any(good):
-            nodes = np.cos(np.pi * np.arange(nodes_per_panel) / (nodes_per_panel - 1))[::-1]
-            c = cheb.chebfit(nodes, values[good].T, nodes_per_panel - 1)
-            f = cheb.chebval(t_ref, c)
-            # derivative with respect to the cell's local variable t in [0, 1)
-            df = cheb.chebval(t_ref, cheb.chebder(c)) * (t_ref[1] - t_ref[0])
-            f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
-            coef[0, good], coef[1, good] = f0, d0
-            coef[2, good] = 3 * (f1 - f0) - 2 * d0 - d1
-            coef[3, good] = 2 * (f0 - f1) + d0 + d1
-            cell_sign[good] = signs[good, :1]
-        zero = np.all(np.isneginf(values), axis=1)  # exact zeros (log = -inf) on the panel
-        coef[0, zero] = -np.inf
-        cell_sign[zero] = 1.0
-        c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
-        return _CubicTable(start, step, c0, c1, c2, c3, cell_sign.ravel())
+    def _build(self) -> None:
+        """Tabulate: adaptive Chebyshev panels, then uniform cubic Hermite cells."""
+        n_panels = int(round(2 * S_MAX / PANEL_WIDTH))
+        everything = np.arange(n_panels)
+        signs, values, comps = self._panel_nodes(everything, CHEBYSHEV_DEGREE)
+        value_fit = _PanelFit.fit(values, signs)
+        comp_fit = _PanelFit.fit(comps, np.ones_like(signs))
+        for degree in (2 * CHEBYSHEV_DEGREE, 4 * CHEBYSHEV_DEGREE):
+            redo = np.flatnonzero(~value_fit.converged | ~comp_fit.converged)
+            if redo.size == 0:
+                break
+            signs, values, comps = self._panel_nodes(redo, degree)
+            value_fit.refit(redo, values, signs)
+            comp_fit.refit(redo, comps, np.ones_like(signs))
+        self._value_table = value_fit.cells(-S_MAX)
+        self._complement_fit = comp_fit  # cells built on first use of log_complement()
+        self._complement_cells = None
+
+    @property
+    def _complement_table(self) -> _CubicTable:
+        if self._complement_cells is None:
+            self._complement_cells = self._complement_fit.cells(-S_MAX)
+        return self._complement_cells
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, xi, delta, eps, out: str) -> tuple[np.ndarray, np.ndarray]:
