@@ -141,11 +141,13 @@ class SeriesDual(Dual):
 
     def _near_or_far(self, delta, near_coefficients, far):
         delta = _as_float_array(delta)
+        shape = delta.shape
+        delta = delta.ravel()
         near = np.abs(delta) < self._near_one
         out = np.empty_like(delta)
         out[near] = np.polynomial.polynomial.polyval(delta[near], near_coefficients)
         out[~near] = far(delta[~near])
-        return out
+        return out.reshape(shape)
 
     def complement(self, delta):
         return self._near_or_far(
@@ -185,6 +187,8 @@ class SeriesDual(Dual):
 def _sin_minus_theta_cos(theta: np.ndarray) -> np.ndarray:
     """sin(t) - t cos(t) without cancellation: sum_n (-1)^(n+1) 2n t^(2n+1) / (2n+1)!."""
     theta = _as_float_array(theta)
+    shape = theta.shape
+    theta = theta.ravel()
     out = np.sin(theta) - theta * np.cos(theta)
     small = np.abs(theta) < 0.5
     t = theta[small]
@@ -192,7 +196,7 @@ def _sin_minus_theta_cos(theta: np.ndarray) -> np.ndarray:
     for n in range(12, 0, -1):
         series = series + (-1) ** (n + 1) * 2 * n * t ** (2 * n + 1) / math.factorial(2 * n + 1)
     out[small] = series
-    return out
+    return out.reshape(shape)
 
 
 class ReluFamilyDual(Dual):
