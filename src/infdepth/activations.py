@@ -69,7 +69,9 @@ def _hermite_functions(x: np.ndarray, degree: int) -> np.ndarray:
     return out
 
 
-_QUADRATURE_HERMITE = _hermite_functions(_QUADRATURE.nodes, MAX_HERMITE_DEGREE) * _QUADRATURE.weights
+_QUADRATURE_HERMITE = (
+    _hermite_functions(_QUADRATURE.nodes, MAX_HERMITE_DEGREE) * _QUADRATURE.weights
+)
 
 
 def _evaluate_checked(fn: Callable, x: np.ndarray) -> np.ndarray:
@@ -88,7 +90,9 @@ def _evaluate_checked(fn: Callable, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def hermite_coefficients(fn: Callable, degree: int = MAX_HERMITE_DEGREE) -> tuple[np.ndarray, float]:
+def hermite_coefficients(
+    fn: Callable, degree: int = MAX_HERMITE_DEGREE
+) -> tuple[np.ndarray, float]:
     """Orthonormal Hermite coefficients of ``fn`` and ``E[fn(u)^2]``.
 
     Returns ``(a, second_moment)`` with a_k = E[fn(u) He_k(u)] / sqrt(k!), k = 0..degree.
@@ -394,6 +398,19 @@ def activation(name: str | Activation, **params) -> Activation:
             "Use Activation.from_callable for any other function."
         )
     try:
-        return BUILTIN_ACTIVATIONS[key](**params)
+        cache_key = (key, tuple(sorted(params.items())))
+        hash(cache_key)
+    except TypeError:
+        cache_key = None
+    if cache_key is not None and cache_key in _BUILTIN_CACHE:
+        return _BUILTIN_CACHE[cache_key]
+    try:
+        act = BUILTIN_ACTIVATIONS[key](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for activation {name!r}: {exc}") from None
+    if cache_key is not None:  # one instance per built-in, so kernel tables are shared
+        _BUILTIN_CACHE[cache_key] = act
+    return act
+
+
+_BUILTIN_CACHE: dict[tuple, Activation] = {}

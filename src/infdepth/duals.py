@@ -204,7 +204,8 @@ class ReluFamilyDual(Dual):
 
     With J(xi) = (2/pi)(sqrt(1 - xi^2) + xi arcsin xi), the normalized dual is
     ``(alpha^2 xi + beta^2 J(xi)) / (alpha^2 + beta^2)``; dual'(1) = 1 for every member.
-    Near xi = 1 write xi = cos(theta): 1 - J(cos theta) = delta - (2/pi)(sin theta - theta cos theta).
+    Near xi = 1 write xi = cos(theta):
+    1 - J(cos theta) = delta - (2/pi)(sin theta - theta cos theta).
     """
 
     def __init__(self, alpha: float, beta: float) -> None:
@@ -275,8 +276,8 @@ class ReluFamilyDual(Dual):
 class ArcsinDual(Dual):
     """``arcsin(b xi) / arcsin(b)``, 0 < b < 1: the dual of erf(s x) with b = 2s^2/(1+2s^2).
 
-    Near 1: arcsin(b) - arcsin(b(1-delta)) = arcsin(b^2 delta (2-delta) / (b sqrt(1-b'^2) + b' sqrt(1-b^2)))
-    with b' = b (1 - delta), which has no cancellation.
+    Near 1, with b' = b (1 - delta), without cancellation:
+    arcsin(b) - arcsin(b') = arcsin(b^2 delta (2-delta) / (b sqrt(1-b'^2) + b' sqrt(1-b^2))).
     """
 
     parity = -1

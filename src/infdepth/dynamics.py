@@ -280,13 +280,14 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     if not infinite:
         depth = int(depth)
     frozen = frozen_at >= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_comp = np.log(eK if ntk else dS)
     if np.any(frozen) and linear:
-        _jump(dual, attractor, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK, eK, ntk)
-    if ntk:
-        with np.errstate(divide="ignore"):
-            return DepthResult(sK, aK, np.log(eK))
-    with np.errstate(divide="ignore"):
-        return DepthResult(sS, aS, np.log(dS))
+        jumped = _jump(dual, attractor, depth, frozen, frozen_at, log_D_frozen,
+                       sS, aS, dS, sK, aK, eK, ntk)
+        if jumped is not None:  # complements known only in log form (they may underflow)
+            log_comp[frozen] = jumped
+    return DepthResult(sK, aK, log_comp) if ntk else DepthResult(sS, aS, log_comp)
 
 
 def _in_linear_regime(att: Attractor, sS, aS, dS, eK, ntk) -> np.ndarray:
@@ -294,7 +295,9 @@ def _in_linear_regime(att: Attractor, sS, aS, dS, eK, ntk) -> np.ndarray:
         return aS <= math.log(att.linear_radius)
     if att.kind == "interior":
         value = sS * np.exp(aS)
-        return np.abs(value - att.point) <= LINEAR_TOLERANCE * abs(att.point)
+        # The float iteration settles within a few ulp of the root (rounding in the
+        # dual); 1e-13 leaves a neglected relative term below 1e-11 in the NTK.
+        return np.abs(value - att.point) <= 1e-13 * abs(att.point)
     # "one": complement small; NTK complement small too (K_j ~ D_j in the closed form)
     ok = dS <= att.linear_radius
     return ok & (eK <= LINEAR_TOLERANCE) if ntk else ok
@@ -352,7 +355,7 @@ def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK,
             dS[f] = eK[f] = np.exp(log_psi)
             sS[f] = sK[f] = 1.0
             aS[f] = aK[f] = 0.0
-            return
+            return log_psi
         r = depth - l
         log_d = np.log(dS[f])
         if ntk:
@@ -363,11 +366,16 @@ def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK,
             )
             log_e = (r - 1) * log_m + inner - _log_D(log_m, depth)
             eK[f] = np.exp(log_e)
+            log_comp = log_e
             aK[f] = np.log1p(-np.minimum(eK[f], 1.0))
             sK[f] = 1.0
         dS[f] = np.exp(log_d + r * log_m)
+        if not ntk:
+            log_comp = log_d + r * log_m
         aS[f] = np.log1p(-np.minimum(dS[f], 1.0))
         sS[f] = 1.0
+        return log_comp
+    return None
 
 
 def _log_D(log_m: float, depth: int) -> float:

@@ -232,8 +232,11 @@ class KernelFunction:
                 "or infdepth.limit() for the limiting rule."
             )
         lead = self.dual.leading_term()
-        #: k(0) = 0 exactly at every depth when dual(0) = 0: tabulate log|k/xi|.
-        self.zero_at_origin = lead.power >= 1
+        #: When dual(0) = 0, k(xi) ~ c xi^order near 0 with order = p^L (p the leading
+        #: power of the dual); the table then holds log|k / xi^order|, which is smooth.
+        order = 1 if self.depth == math.inf else lead.power ** min(self.depth, 64)
+        self.zero_order = order if lead.power >= 1 and order <= 64 else 0
+        self.zero_at_origin = self.zero_order > 0
         self._build()
 
     # ------------------------------------------------------------------ table
@@ -266,10 +269,10 @@ class KernelFunction:
             s[s == 0] = 1e-14
         delta, eps = _from_s(s)
         sign, logabs, logcomp = self._direct(-np.tanh(s / 2), delta, eps)
-        if self.zero_at_origin:  # tabulate k / xi, which has no zero at xi = 0
+        if self.zero_at_origin:  # tabulate k / xi^order, which has no zero at xi = 0
             with np.errstate(invalid="ignore"):
-                logabs = logabs - _log_abs_xi(s)
-            sign = sign * -np.sign(s)
+                logabs = logabs - self.zero_order * _log_abs_xi(s)
+            sign = sign * (-np.sign(s)) ** self.zero_order
         shape = (panels.size, degree + 1)
         return sign.reshape(shape), logabs.reshape(shape), logcomp.reshape(shape)
 
@@ -287,6 +290,8 @@ class KernelFunction:
             signs, values, comps = self._panel_nodes(redo, degree)
             value_fit.refit(redo, values, signs)
             comp_fit.refit(redo, comps, np.ones_like(signs))
+        for fit in (value_fit, comp_fit):  # still unresolved: evaluate those directly
+            fit.sign[~fit.converged] = 0.0
         self._value_table = value_fit.cells(-S_MAX)
         self._complement_fit = comp_fit  # cells built on first use of log_complement()
         self._complement_cells = None
@@ -314,13 +319,14 @@ class KernelFunction:
             at_one = d == 0
             if out == "complement":
                 q[at_one] = -np.inf
-            elif self.zero_at_origin:  # the table holds log|k / xi|
+            elif self.zero_at_origin:  # the table holds log|k / xi^order|
+                order = self.zero_order
                 if out == "log":
                     with np.errstate(divide="ignore"):
-                        q += np.log(np.abs(x))
-                    sign *= np.sign(x)
+                        q += order * np.log(np.abs(x))
+                    sign *= np.sign(x) ** order
                 else:
-                    sign *= x
+                    sign *= x if order == 1 else x**order
             if out != "complement":
                 q[at_one] = np.inf if self.depth == math.inf else 0.0
                 sign[at_one] = 1.0
@@ -457,7 +463,14 @@ class Kernel:
         return kernel_function(self.activation, self.kind, self.depth)
 
     def __call__(self, X, Z=None, *, log: bool = False):
-        """Gram matrix (or ``(sign, log|K|)`` with ``log=True``)."""
+        """Gram matrix (or ``(sign, log|K|)`` with ``log=True``).
+
+        Two 1-D vectors give a scalar (scikit-learn's ``pairwise_kernels`` calls a
+        callable kernel that way, one pair at a time: prefer ``kernel="precomputed"``).
+        """
+        if np.ndim(X) == 1 and Z is not None and np.ndim(Z) == 1:
+            value = self(np.atleast_2d(X), np.atleast_2d(Z), log=log)
+            return (value[0][0, 0], value[1][0, 0]) if log else float(value[0, 0])
         X = _check_unit_rows(X, "X")
         Z = X if Z is None else _check_unit_rows(Z, "Z")
         if X.shape[1] != Z.shape[1]:

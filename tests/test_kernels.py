@@ -1,0 +1,261 @@
+"""The kernel engine against mpmath and against the direct depth recursion."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from reference import DUALS, kernels, koenigs, polynomial_dual, sinh_dual
+
+import infdepth
+from infdepth import Activation, Kernel, activation, kernel_function, nngp, ntk
+from infdepth.dynamics import iterate_depth
+
+mp.mp.dps = 50
+
+CUBIC = [0.0, 0.5, 0.0, 0.5]  # dual xi/2 + xi^3/2 (alpha = 2)
+
+
+def make(name):
+    """(Activation, mpmath dual, mpmath derivative) triples."""
+    if name == "cubic":
+        return (Activation.from_dual_coefficients(CUBIC), *polynomial_dual(CUBIC))
+    if name == "sine":
+        return (activation("sine_family", a=2.676), *sinh_dual("2.676"))
+    return (activation(name), *DUALS[name])
+
+
+POINTS = ["-0.999999", "-0.5", "0.3", "0.9", "0.999999999", "0.999999999999999"]
+
+
+def mp_log_abs(x):
+    return float(mp.log(abs(x)))
+
+
+@pytest.mark.parametrize("name", ["relu", "erf", "cubic", "sine"])
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+@pytest.mark.parametrize("depth", [1, 7, 100, 2000])
+def test_table_matches_mpmath_recursion(name, kind, depth):
+    act, dual, derivative = make(name)
+    k = kernel_function(act, kind, depth)
+    for point in POINTS:
+        x = mp.mpf(point)
+        S, K = kernels(x, dual, derivative, depth)
+        ref = S if kind == "nngp" else K
+        sign, logabs = k.log(float(x), float(1 - x), float(1 + x))
+        assert float(sign) == float(mp.sign(ref))
+        assert float(logabs) == pytest.approx(mp_log_abs(ref), abs=1e-9, rel=1e-12), point
+
+
+@pytest.mark.parametrize("name", ["relu", "erf"])
+def test_depth_ten_thousand_matches_mpmath(name):
+    act, dual, derivative = make(name)
+    mp.mp.dps = 30
+    for kind in ("nngp", "ntk"):
+        k = kernel_function(act, kind, 10_000)
+        for point in ("0.5", "0.999999999999999")[: 1 if name == "relu" else 2]:
+            x = mp.mpf(point)
+            S, K = kernels(x, dual, derivative, 10_000)
+            ref = S if kind == "nngp" else K
+            _, logabs = k.log(float(x), float(1 - x), float(1 + x))
+            assert float(logabs) == pytest.approx(mp_log_abs(ref), abs=1e-9, rel=1e-12)
+    mp.mp.dps = 50
+
+
+def dense_points(rng, n=4000):
+    """Random xi in [-1, 1 - 1e-15] with log-uniform distance to +-1, and exact complements."""
+    s = np.concatenate([rng.uniform(-34.5, 37, n), rng.uniform(-3, 3, n // 4)])
+    delta = 2 / (1 + np.exp(-s))
+    eps = 2 / (1 + np.exp(s))
+    xi = -np.tanh(s / 2)
+    return xi, delta, eps
+
+
+@pytest.mark.parametrize(
+    "name,params", [("relu", {}), ("erf", {}), ("tanh", {}), ("gelu", {}), ("softplus", {}),
+                    ("sine_family", {"a": 13.8258}), ("abs", {}), ("hermite", {"degree": 2})],
+)
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_table_matches_direct_recursion_everywhere(name, params, kind):
+    """Relative accuracy 1e-9 (on log|k|) for xi in [-1, 1 - 1e-15], away from exact zeros."""
+    rng = np.random.default_rng(1)
+    act = activation(name, **params)
+    xi, delta, eps = dense_points(rng)
+    # ReLU-like (parabolic) tables cost O(depth) to build; tanh's dual has degree 223
+    slow = infdepth.dynamics.find_attractor(act.dual_function).kind == "parabolic"
+    for depth in (1, 3, 30, 300) if slow or name == "tanh" else (1, 3, 30, 300, 10_000):
+        k = kernel_function(act, kind, depth)
+        sign, logabs = k.log(xi, delta, eps)
+        ref = k._direct(xi, delta, eps)
+        finite = np.isfinite(ref[1])
+        np.testing.assert_array_equal(np.isfinite(logabs), finite)
+        # exclude a 1e-6 neighbourhood of sign changes (zeros of the kernel)
+        order = np.argsort(xi)
+        change = np.flatnonzero(np.diff(ref[0][order]) != 0)
+        zeros = xi[order][change]
+        away = np.ones(xi.size, bool)
+        for z in zeros:
+            away &= np.abs(xi - z) > 1e-6
+        ok = finite & away
+        assert np.all(sign[ok] == ref[0][ok])
+        err = np.abs(logabs[ok] - ref[1][ok])
+        tolerance = 1e-9 + 1e-13 * np.abs(ref[1][ok])  # the log itself rounds at 1e-16|log|
+        assert np.all(err < tolerance), (depth, xi[ok][np.argmax(err - tolerance)])
+
+
+def test_direct_recursion_agrees_with_naive_float_recursion_on_benign_points():
+    """iterate_depth itself against the literal float64 recursion where it is well conditioned."""
+    act = activation("erf")
+    xi = np.linspace(-0.95, 0.95, 39)
+    S, K, D, m = xi.copy(), xi.copy(), 1.0, act.slope_at_one
+    for _ in range(40):
+        K = act.dual(S) + K * act.dual_derivative(S)
+        S = act.dual(S)
+        D = 1 + m * D
+    for kind, ref in (("nngp", S), ("ntk", K / D)):
+        r = iterate_depth(act.dual_function, xi, 1 - xi, 1 + xi, 40, kind)
+        np.testing.assert_allclose(r.sign * np.exp(r.logabs), ref, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", ["erf", "cubic", "sine"])
+def test_infinite_depth_is_the_koenigs_function(name):
+    act, dual, derivative = make(name)
+    for kind in ("nngp", "ntk"):
+        k = kernel_function(act, kind, math.inf)
+        for point in ("-0.7", "0.1", "0.5", "0.9", "0.99", "0.999999", "0.999999999999"):
+            x = mp.mpf(point)
+            ref = koenigs(x, dual, derivative)
+            sign, logabs = k.log(float(x), float(1 - x), float(1 + x))
+            assert float(sign) == float(mp.sign(ref))
+            assert float(logabs) == pytest.approx(mp_log_abs(ref), abs=1e-9)
+    assert float(nngp(1.0, act, math.inf)) == math.inf
+
+
+@pytest.mark.parametrize("depth", [10**6, 10**7])
+def test_huge_depth_log_domain_follows_koenigs_asymptotics(depth):
+    """log S_L = L log c0 + log h(xi) (Koenigs), and K_L / (L c0^L) -> h for the NTK."""
+    act, dual, derivative = make("erf")
+    c0 = float(derivative(mp.mpf(0)))
+    m = act.slope_at_one
+    log_D = (depth + 1) * math.log(m) - math.log(m - 1)  # D_L = (m^(L+1) - 1) / (m - 1)
+    for point in ("0.2", "0.8", "-0.6"):
+        log_h = mp_log_abs(koenigs(mp.mpf(point), dual, derivative))
+        s, a = nngp(float(point), act, depth, log=True)
+        assert np.isfinite(a)
+        assert float(a) == pytest.approx(depth * math.log(c0) + log_h, abs=1e-8, rel=1e-12)
+        s, a = ntk(float(point), act, depth, log=True)
+        predicted = depth * math.log(c0) + math.log(depth) + log_h - log_D
+        assert float(a) == pytest.approx(predicted, abs=50 / depth)
+
+
+def test_fourth_regime_complement_decays_like_m_to_the_L():
+    """dual'(1) < 1 (softplus): 1 - S_L ~ m^L psi(xi); psi from the limit table."""
+    act = activation("softplus")
+    m = act.slope_at_one
+    psi = kernel_function(act, "nngp", math.inf)
+    xi = np.array([-0.9, 0.0, 0.5, 0.99])
+    log_psi = psi.log_complement(xi)
+    for depth in (200, 5000):
+        got = kernel_function(act, "nngp", depth).log_complement(xi)
+        np.testing.assert_allclose(got, depth * math.log(m) + log_psi, rtol=1e-12)
+    with pytest.raises(ValueError, match="log_complement"):
+        psi(xi)
+
+
+def test_normalization_and_diagonal():
+    for name in ("relu", "erf", "gelu"):
+        for depth in (0, 1, 5, 50):
+            assert float(nngp(1.0, name, depth)) == 1.0
+            assert float(ntk(1.0, name, depth)) == 1.0
+    xi = np.linspace(-1, 1, 11)
+    np.testing.assert_allclose(nngp(xi, "relu", 0), xi)
+    np.testing.assert_allclose(ntk(xi, "relu", 0), xi)
+
+
+def unit_rows(rng, n, d):
+    X = rng.normal(size=(n, d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def test_gram_matrix_uses_exact_complements_for_near_pairs():
+    rng = np.random.default_rng(0)
+    X = unit_rows(rng, 5, 4)
+    Z = X + 1e-9 * rng.normal(size=X.shape)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    act, dual, derivative = make("erf")
+    depth = 60
+    G = Kernel(act, "nngp", depth)(X, Z)
+    for i in range(5):
+        x = [mp.mpf(float(v)) for v in X[i]]
+        z = [mp.mpf(float(v)) for v in Z[i]]
+        xi = sum(a * b for a, b in zip(x, z, strict=True))
+        ref, _ = kernels(xi, dual, derivative, depth)
+        assert G[i, i] == pytest.approx(float(ref), rel=1e-9)
+    # far pairs equal the kernel function of the plain inner products
+    np.testing.assert_allclose(G[~np.eye(5, dtype=bool)],
+                               nngp(np.clip(X @ Z.T, -1, 1), act, depth)[~np.eye(5, dtype=bool)],
+                               rtol=1e-13)
+
+
+def test_gram_is_symmetric_psd_and_blocked():
+    from sklearn import config_context
+
+    rng = np.random.default_rng(2)
+    X = unit_rows(rng, 300, 6)
+    K = Kernel("relu", "ntk", 20)
+    G = K(X)
+    with config_context(working_memory=0.05):  # forces many row blocks
+        np.testing.assert_array_equal(K(X, X), G)
+    np.testing.assert_allclose(G, G.T, rtol=1e-13, atol=1e-15)
+    assert np.linalg.eigvalsh(G).min() > -1e-10
+
+
+def test_usable_in_scikit_learn():
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(3)
+    X = unit_rows(rng, 80, 5)
+    y = (X[:, 0] > 0).astype(int)
+    K = Kernel("erf", "ntk", 10)
+    svc = SVC(kernel=K).fit(X[:60], y[:60])
+    ref = SVC(kernel="precomputed").fit(K(X[:60]), y[:60])
+    np.testing.assert_array_equal(svc.predict(X[60:]), ref.predict(K(X[60:], X[:60])))
+    kr = KernelRidge(alpha=1e-3, kernel=K).fit(X[:60], y[:60])
+    G = K(X[:60])
+    coef = np.linalg.solve(G + 1e-3 * np.eye(60), y[:60])
+    np.testing.assert_allclose(kr.predict(X[60:]), K(X[60:], X[:60]) @ coef, rtol=1e-8)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="finite"):
+        nngp(np.array([0.1, np.nan]), "relu", 3)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        ntk(1.1, "relu", 3)
+    for depth in (-1, 2.5, "deep", True, math.nan):
+        with pytest.raises(ValueError, match="depth"):
+            nngp(0.1, "relu", depth)
+    with pytest.raises(ValueError, match="majority vote"):
+        nngp(0.1, "relu", math.inf)
+    with pytest.raises(ValueError, match="majority vote"):
+        ntk(0.1, "gelu", math.inf)
+    with pytest.raises(ValueError, match="nearest-neighbour"):
+        nngp(0.1, activation("hermite", degree=2), math.inf)
+    with pytest.raises(ValueError, match="kind"):
+        kernel_function("relu", "rbf", 2)
+    with pytest.raises(ValueError, match="unit vectors"):
+        Kernel("relu")(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="2-D"):
+        Kernel("relu")(np.ones(3))
+    with pytest.raises(ValueError, match="NaN"):
+        Kernel("relu")(np.full((2, 3), np.nan))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="features"):
+        Kernel("relu")(unit_rows(rng, 2, 3), unit_rows(rng, 2, 4))
+
+
+def test_public_api_exports():
+    for name in ("nngp", "ntk", "Kernel", "kernel_function", "activation", "Activation"):
+        assert hasattr(infdepth, name)
