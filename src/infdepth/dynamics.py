@@ -331,7 +331,9 @@ def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK,
         if ntk:  # K_L = lam^r (K_l + r S_l), unnormalized; K_l = k_l D_l
             with np.errstate(divide="ignore"):
                 log_r = np.log(r)
-            s, a = signed_logaddexp(sK[f], aK[f] + log_D_frozen[f], sS[f], log_r + aS[f] - r * log_lam)
+            s, a = signed_logaddexp(
+                sK[f], aK[f] + log_D_frozen[f], sS[f], log_r + aS[f] - r * log_lam
+            )
             log_DL = _log_D(log_m, depth)
             sK[f], aK[f] = s, a + r * log_lam - log_DL
             eK[f] = np.where(sK[f] > 0, -np.expm1(np.minimum(aK[f], 0)), 1 + np.exp(aK[f]))
