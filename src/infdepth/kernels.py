@@ -109,13 +109,19 @@ class _CubicTable:
 
     def lookup(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(value, sign, needs_direct) at s."""
-        u = (s - self.start) * (1.0 / self.step)
+        u = s
+        u -= self.start
+        u *= 1.0 / self.step
         n = self.c0.size
-        outside = ~((u >= 0) & (u < n))  # NaN (delta = eps = 0) counts as outside
-        if np.any(outside):
+        lo, hi = (u.min(), u.max()) if u.size else (0.0, 0.0)
+        if lo >= 0 and hi < n:  # the common case: everything inside the table
+            outside = np.zeros(u.shape, dtype=bool)
+        else:  # NaN (delta = eps = 0) counts as outside
+            outside = ~((u >= 0) & (u < n))
             u = np.where(outside, 0.0, u)
         cell = u.astype(np.intp)
-        t = u - cell
+        t = u
+        t -= cell
         value = np.take(self.c3, cell)
         value *= t
         value += np.take(self.c2, cell)
@@ -124,7 +130,8 @@ class _CubicTable:
         value *= t
         value += np.take(self.c0, cell)
         sign = np.take(self.sign, cell)
-        return value, sign, outside | (sign == 0)
+        unusable = sign == 0
+        return value, sign, outside | unusable
 
 
 class _PanelFit:
@@ -303,22 +310,35 @@ class KernelFunction:
         return self._complement_cells
 
     # ------------------------------------------------------------------ evaluation
-    def _evaluate(self, xi, delta, eps, out: str) -> tuple[np.ndarray, np.ndarray]:
-        """Blocked table evaluation; ``out`` is "log" (sign, log|k|), "value" or "complement"."""
+    def _evaluate(self, xi, delta, eps, out: str, out_array=None):
+        """Blocked table evaluation; ``out`` is "log" (sign, log|k|), "value" or "complement".
+
+        ``delta`` and ``eps`` (1 -+ xi) may be None: they are then formed per block from
+        xi, which is exact away from |xi| = 1.
+        """
         shape = xi.shape
-        xi, delta, eps = xi.ravel(), delta.ravel(), eps.ravel()
-        first = np.empty(xi.size)
+        xi = xi.ravel()
+        if delta is not None:
+            delta, eps = delta.ravel(), eps.ravel()
+        first = np.empty(xi.size) if out_array is None else out_array.reshape(-1)
         second = np.empty(xi.size) if out == "log" else None
         table = self._complement_table if out == "complement" else self._value_table
         for start in range(0, xi.size, BLOCK):
             sl = slice(start, start + BLOCK)
-            x, d, e = xi[sl], delta[sl], eps[sl]
+            x = xi[sl]
+            if delta is None:
+                d, e = 1.0 - x, 1.0 + x
+            else:
+                d, e = delta[sl], eps[sl]
             with np.errstate(divide="ignore", invalid="ignore"):
-                s = np.log(d / e)
+                s = np.divide(d, e)
+                np.log(s, out=s)
             q, sign, direct = table.lookup(s)
             at_one = d == 0
+            any_one = bool(at_one.any())
             if out == "complement":
-                q[at_one] = -np.inf
+                if any_one:
+                    q[at_one] = -np.inf
             elif self.zero_at_origin:  # the table holds log|k / xi^order|
                 order = self.zero_order
                 if out == "log":
@@ -327,10 +347,11 @@ class KernelFunction:
                     sign *= np.sign(x) ** order
                 else:
                     sign *= x if order == 1 else x**order
-            if out != "complement":
+            if out != "complement" and any_one:
                 q[at_one] = np.inf if self.depth == math.inf else 0.0
                 sign[at_one] = 1.0
-            direct &= ~at_one
+            if any_one:
+                direct &= ~at_one
             if out == "complement":
                 first[sl] = q
             elif out == "log":
@@ -338,10 +359,12 @@ class KernelFunction:
             else:
                 with np.errstate(over="ignore", under="ignore"):
                     np.exp(q, out=q)
-                first[sl] = np.multiply(sign, q, out=q)
-            if np.any(direct):
+                np.multiply(sign, q, out=first[sl])
+            if direct.any():
                 idx = np.flatnonzero(direct) + start
-                ds, da, dc = self._direct(xi[idx], delta[idx], eps[idx])
+                dd = 1.0 - xi[idx] if delta is None else delta[idx]
+                ee = 1.0 + xi[idx] if delta is None else eps[idx]
+                ds, da, dc = self._direct(xi[idx], dd, ee)
                 if out == "complement":
                     first[idx] = dc
                 elif out == "log":
@@ -476,14 +499,24 @@ class Kernel:
         if X.shape[1] != Z.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features but Z has {Z.shape[1]}")
         fn = self.function
+        fn._check_values_exist()
         out = np.empty((X.shape[0], Z.shape[0]))
         signs = np.empty_like(out) if log else None
         for rows in _row_blocks(X.shape[0], Z.shape[0]):
-            xi, delta, eps = inner_products(X[rows], Z)
+            xi = X[rows] @ Z.T
+            np.clip(xi, -1.0, 1.0, out=xi)
             if log:
-                signs[rows], out[rows] = fn.log(xi, delta, eps)
+                signs[rows], out[rows] = fn._evaluate(xi, None, None, "log")
             else:
-                out[rows] = fn(xi, delta, eps)
+                fn._evaluate(xi, None, None, "value", out_array=out[rows])
+            if xi.size and max(xi.max(), -xi.min()) > self.NEAR:  # 1 -+ xi from the vectors
+                i, j = np.nonzero(np.abs(xi) > self.NEAR)
+                xi_n, delta, eps = _pair_complements(X[rows][i], Z[j], xi[i, j])
+                if log:
+                    sg, lg = fn.log(xi_n, delta, eps)
+                    signs[rows][i, j], out[rows][i, j] = sg, lg
+                else:
+                    out[rows][i, j] = fn(xi_n, delta, eps)
         return (signs, out) if log else out
 
     def __repr__(self) -> str:
@@ -516,6 +549,13 @@ def _row_blocks(n: int, m: int):
     return gen_batches(n, rows)
 
 
+def _pair_complements(x: np.ndarray, z: np.ndarray, xi: np.ndarray):
+    """(xi, ||x - z||^2 / 2, ||x + z||^2 / 2) for paired rows: exact 1 -+ xi."""
+    diff = x - z
+    summ = x + z
+    return xi, np.einsum("ij,ij->i", diff, diff) / 2, np.einsum("ij,ij->i", summ, summ) / 2
+
+
 def inner_products(X: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xi, 1 - xi, 1 + xi) for unit rows, the complements exact for near pairs."""
     xi = np.clip(X @ Z.T, -1.0, 1.0)
@@ -524,8 +564,5 @@ def inner_products(X: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray
     near = np.abs(xi) > Kernel.NEAR
     if np.any(near):
         i, j = np.nonzero(near)
-        diff = X[i] - Z[j]
-        summ = X[i] + Z[j]
-        delta[i, j] = np.einsum("ij,ij->i", diff, diff) / 2
-        eps[i, j] = np.einsum("ij,ij->i", summ, summ) / 2
+        _, delta[i, j], eps[i, j] = _pair_complements(X[i], Z[j], xi[i, j])
     return xi, delta, eps
