@@ -92,6 +92,7 @@ class Dense(nn.Module):
         bias: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -99,7 +100,7 @@ class Dense(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Redraw W (in float64 on the CPU, so a seed gives the same network everywhere)."""
@@ -186,19 +187,21 @@ class MLP(nn.Module):
         self.parameterization = parameterization
         self.activation = _activation(activation)
         self.phi = to_torch(self.activation)
+        generator = _as_generator(generator)
 
         def dense(fan_in: int, fan_out: int, scale: float) -> Dense:
             ntk = parameterization == "ntk"
             return Dense(fan_in, fan_out, multiplier=scale if ntk else 1.0,
-                         init_std=1.0 if ntk else scale, bias=bias, device=device, dtype=dtype)
+                         init_std=1.0 if ntk else scale, bias=bias, device=device, dtype=dtype,
+                         generator=generator)
 
+        # Layers are drawn in order, exactly as reset_parameters() redraws them.
         hidden_scale = 1.0 / math.sqrt(self.width)
         self.hidden = nn.ModuleList(
             [dense(self.in_features, self.width, 1.0)]
             + [dense(self.width, self.width, hidden_scale) for _ in range(self.depth - 1)]
         )
         self.readout = dense(self.width, self.out_features, hidden_scale)
-        self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | int | None = None) -> None:
         """Redraw all weights (layer by layer, from ``generator`` or the global RNG)."""
@@ -268,12 +271,14 @@ def _as_input(model: nn.Module, X) -> torch.Tensor:
 
 
 def empirical_ntk(
-    model: nn.Module, X, Z=None, *, batch_size: int | None = None
+    model: nn.Module, X, Z=None, *, batch_size: int | None = None, memory: int = 2**30
 ) -> torch.Tensor:
     """Finite-width NTK Theta(x, z) = sum_p df(x)/dp df(z)/dp over trainable parameters.
 
     Per-sample Jacobians come from ``torch.func`` (``vmap(jacrev(functional_call))``),
-    computed ``batch_size`` samples at a time (default: about 256 MiB of Jacobian).
+    computed ``batch_size`` samples at a time; by default all at once when they fit in
+    ``memory`` bytes, else in chunks of half that (recomputed per block of the Gram
+    matrix).
 
     Returns
     -------
@@ -290,9 +295,10 @@ def empirical_ntk(
     jacobian = vmap(jacrev(single), in_dims=(None, 0))
     with torch.no_grad():
         n_out = single(params, X[:1][0]).numel()
+    per_sample = n_params * n_out * X.element_size()
     if batch_size is None:
-        per_sample = n_params * n_out * X.element_size()
-        batch_size = max(1, (256 * 2**20) // max(per_sample, 1))
+        n_rows = X.shape[0] + (0 if Z is X else Z.shape[0])
+        batch_size = n_rows if n_rows * per_sample <= memory else max(1, memory // (2 * per_sample))
 
     def jac(rows: torch.Tensor) -> list[torch.Tensor]:
         j = jacobian(params, rows)
@@ -302,8 +308,8 @@ def empirical_ntk(
         return range(0, rows.shape[0], batch_size)
 
     same = Z is X
-    # Jacobians of Z are kept when they fit in 1 GiB, else recomputed for each X chunk.
-    keep = not same and Z.shape[0] * n_params * n_out * X.element_size() <= 2**30
+    # Jacobians of Z are kept when they fit in the budget, else recomputed per X chunk.
+    keep = not same and Z.shape[0] * per_sample <= memory / 2
     z_cache = {j: jac(Z[j:j + batch_size]) for j in starts(Z)} if keep else {}
     out = torch.zeros(X.shape[0], Z.shape[0], n_out, n_out, dtype=X.dtype, device=X.device)
     for i in starts(X):
@@ -366,7 +372,10 @@ def ntk_top_eigenvalue(
     value = 0.0
     for _ in range(iterations):
         (g,) = pullback(u)
-        _, v = jvp(f, (params,), (g,))
+        with warnings.catch_warnings():  # torch's own first-use jvp setup warns (torch 2.13)
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated",
+                                    category=DeprecationWarning)
+            _, v = jvp(f, (params,), (g,))
         new = float(torch.sum(u * v))
         norm = torch.linalg.vector_norm(v)
         if not torch.isfinite(norm) or norm == 0:
@@ -431,7 +440,9 @@ def train(
     ----------
     model : nn.Module
         Network mapping (n, d) inputs to (n, c) outputs (e.g. :class:`MLP` or
-        :class:`Centered`); only parameters with ``requires_grad`` are trained.
+        :class:`Centered`); only parameters with ``requires_grad`` are trained. A
+        :class:`Centered` model is trained as its inner network on targets y + f_0(X),
+        which is the same loss at the cost of one network per step.
     X, y : array-like or Tensor
         Inputs (n, d) and targets (n,) or (n, c).
     lr : float, optional
@@ -467,6 +478,12 @@ def train(
         raise ValueError(f"targets of shape {tuple(target.shape)} do not match {X.shape[0]} inputs")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if isinstance(model, Centered):
+        # ||f - f_0 - y||^2 = ||f - (y + f_0)||^2 on the training set: train the inner
+        # network on shifted targets and save the frozen copy's forward pass at every step.
+        with torch.no_grad():
+            target = target + model.reference(X)
+        model = model.model
     n = X.shape[0]
     if batch_size is not None:
         batch_size = min(_check_positive_int(batch_size, "batch_size"), n)
@@ -512,7 +529,7 @@ def train(
             if evaluate:
                 with torch.set_grad_enabled(full_batch and step < steps):
                     loss = _squared_loss(model(X), target)
-                value = float(loss)
+                value = float(loss.detach())
                 losses.append(value)
                 loss_steps.append(step)
                 initial = value if initial is None else initial

@@ -184,7 +184,7 @@ def _probe(module: Callable[[torch.Tensor], torch.Tensor], act: Activation) -> s
     """Why ``module`` does not compute ``act`` differentiably in torch (None if it does)."""
     x = torch.tensor(_CHECK_POINTS, dtype=torch.float64, requires_grad=True)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
             y = module(x)
     except Exception as exc:  # any failure means "not torch-expressible"
@@ -243,8 +243,9 @@ def to_torch(
 
     Notes
     -----
-    Resolution order: ``function``; ``act.torch_builder()`` if set (a zero-argument
-    callable returning a module or a torch function for phi); the closed form of a
+    An explicit ``function``, else ``act.torch_builder()`` if set (a zero-argument
+    callable returning a module or a torch function for phi), is the only candidate.
+    Otherwise the first of these that reproduces phi is used: the closed form of a
     built-in; the Hermite series of an activation made by
     ``Activation.from_dual_coefficients``; the activation's callable applied to tensors.
     """
@@ -258,9 +259,9 @@ def to_torch(
         else:
             candidates.append(("the given torch function",
                                lambda: ScaledFunction(function, 1.0, act.name)))
+    elif act.torch_builder is not None:
+        candidates.append(("torch_builder", lambda: _wrap(act.torch_builder(), act.name)))
     else:
-        if act.torch_builder is not None:
-            candidates.append(("torch_builder", lambda: _wrap(act.torch_builder(), act.name)))
         candidates.append(("closed form", lambda: _builtin_module(act)))
         if "dual_coefficients" in act.params:
             candidates.append(("Hermite series",
