@@ -162,11 +162,11 @@ class Activation:
     # ----------------------------------------------------------------- the dual
     def dual(self, xi) -> np.ndarray:
         """dphi(xi) = E[phi(u) phi(v)] for standard normals with correlation xi."""
-        return self.dual_function.value(_check_inner_products(xi))
+        return self.dual_function.value(check_inner_products(xi))
 
     def dual_derivative(self, xi) -> np.ndarray:
         """dphi'(xi) = E[phi'(u) phi'(v)]."""
-        return self.dual_function.derivative(_check_inner_products(xi))
+        return self.dual_function.derivative(check_inner_products(xi))
 
     def dual_complement(self, delta) -> np.ndarray:
         """1 - dphi(1 - delta), accurate to full relative precision for tiny delta."""
@@ -272,7 +272,8 @@ def _trim(a: np.ndarray) -> np.ndarray:
     return a[: big[-1] + 1] if big.size else a[:1]
 
 
-def _check_inner_products(xi) -> np.ndarray:
+def check_inner_products(xi) -> np.ndarray:
+    """Inner products as a float array clipped to [-1, 1]; NaN/inf or |xi| > 1 raise."""
     xi = np.asarray(xi, dtype=float)
     if not np.all(np.isfinite(xi)):
         raise ValueError("inner products must be finite (got NaN or inf)")

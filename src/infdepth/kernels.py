@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import chebyshev as cheb
 
-from .activations import Activation
+from .activations import Activation, check_inner_products
 from .activations import activation as _activation
 from .dynamics import Attractor, find_attractor, iterate_depth
 
@@ -71,15 +71,7 @@ def _check_kind(kind: str) -> str:
 
 def _complements(xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validated (xi, 1 - xi, 1 + xi); accurate complements may be passed in."""
-    xi = np.asarray(xi, dtype=float)
-    if not np.all(np.isfinite(xi)):
-        raise ValueError("inner products must be finite (got NaN or inf)")
-    if np.any(np.abs(xi) > 1 + 1e-12):
-        raise ValueError(
-            f"inner products must lie in [-1, 1]; got {np.max(np.abs(xi)):.6g}. "
-            "Are the inputs unit vectors?"
-        )
-    xi = np.clip(xi, -1.0, 1.0)
+    xi = check_inner_products(xi)
     delta = 1.0 - xi if delta is None else np.clip(np.asarray(delta, dtype=float), 0.0, 2.0)
     eps = 1.0 + xi if eps is None else np.clip(np.asarray(eps, dtype=float), 0.0, 2.0)
     return xi, delta, eps
@@ -352,26 +344,12 @@ class KernelFunction:
                 sign[at_one] = 1.0
             if any_one:
                 direct &= ~at_one
-            if out == "complement":
-                first[sl] = q
-            elif out == "log":
-                first[sl], second[sl] = sign, q
-            else:
-                with np.errstate(over="ignore", under="ignore"):
-                    np.exp(q, out=q)
-                np.multiply(sign, q, out=first[sl])
+            _store(out, first, second, sl, sign, q, q)
             if direct.any():
                 idx = np.flatnonzero(direct) + start
                 dd = 1.0 - xi[idx] if delta is None else delta[idx]
                 ee = 1.0 + xi[idx] if delta is None else eps[idx]
-                ds, da, dc = self._direct(xi[idx], dd, ee)
-                if out == "complement":
-                    first[idx] = dc
-                elif out == "log":
-                    first[idx], second[idx] = ds, da
-                else:
-                    with np.errstate(over="ignore", under="ignore"):
-                        first[idx] = ds * np.exp(da)
+                _store(out, first, second, idx, *self._direct(xi[idx], dd, ee))
         if out == "log":
             return first.reshape(shape), second.reshape(shape)
         return first.reshape(shape), None
@@ -405,6 +383,17 @@ class KernelFunction:
 
     def __repr__(self) -> str:
         return f"KernelFunction({self.activation.name!r}, kind={self.kind!r}, depth={self.depth})"
+
+
+def _store(out: str, first, second, where, sign, logabs, log_complement) -> None:
+    """Write (sign, log|k|, log(1 - k)) into the requested output form."""
+    if out == "complement":
+        first[where] = log_complement
+    elif out == "log":
+        first[where], second[where] = sign, logabs
+    else:
+        with np.errstate(over="ignore", under="ignore"):
+            first[where] = sign * np.exp(logabs)
 
 
 def _from_s(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
