@@ -1,0 +1,600 @@
+"""Which classifier an infinitely deep (and infinitely wide) network becomes.
+
+THEORY.md section 4. With the dual normalized (dual(1) = 1), m = dual'(1),
+c0 = dual'(0) and v0 = dual(0), the limit of the NNGP and of the NTK predictor as the
+depth L -> infinity is decided by the fixed points of xi -> dual(xi) on [-1, 1]:
+
+=====================  ============================  =========================================
+kind                   condition                     limit rule
+=====================  ============================  =========================================
+``singular``           v0 = 0, 0 < c0 < 1, m > 1     sign(sum_i y_i h(<x, x_i>)), h the Koenigs
+                                                     function; h(1 - d) = d^-gamma P(log d),
+                                                     kernel ~ ||x - z||^-alpha, alpha = 2 gamma
+``nearest_neighbor``   v0 = 0, c0 = 0, m > 1         1-nearest neighbour
+``majority_vote``      v0 > 0, m > 1 (interior       sign(sum_i y_i); for m = 1 (parabolic,
+                       attracting xi*) or m = 1      ReLU) only at depths >> (1 - xi)^(-1/2)
+``psi_interpolation``  m < 1 (1 attracts)            interpolation with the conditionally
+                                                     negative definite psi = lim (1 - S_L)/m^L
+=====================  ============================  =========================================
+
+The NTK has the same limit rule as the NNGP in every class (it only converges more
+slowly: like 1/L in the singular and psi classes). :func:`limit` returns the
+classification as an immutable :class:`InfiniteDepthLimit`; :func:`classify` is the
+decision itself on the three numbers (v0, c0, m) and is what the phase diagram uses;
+:func:`limit_predict` applies the limit rule to data.
+
+Borderline decisions (stated tolerances)
+----------------------------------------
+* ``v0`` and ``c0`` count as zero when at most :data:`ZERO_TOLERANCE` = 1e-20. That is
+  the resolution of a dual's coefficients (``duals.COEFFICIENT_TOLERANCE``): for a
+  numerically computed dual a coefficient a_k^2 below it is quadrature noise (a_k is
+  computed to ~1e-16), and a true dual(0) below it would need a depth > 46 / log(1/lambda)
+  to show.
+* ``m`` counts as 1 when |m - 1| <= max(:data:`SLOPE_TOLERANCE`, 3 u) where u is the
+  uncertainty of m. u = 0 for closed forms and exact polynomials (m known to rounding,
+  hence the 1e-12). For a dual computed from a callable, the series is truncated at
+  degree K = 512 and m = sum_k k c_k misses the tail sum_{k > K} k c_k, which is large
+  for kinked activations (ReLU given as a callable: truncated m = 0.989).
+  :func:`slope_tail_estimate` estimates that tail from the decay of the coefficients
+  over the dyadic blocks (K/4, K/2] and (K/2, K] (a power law c_k ~ k^-p makes their
+  ratio r = 2^(2 - p) and the tail B r / (1 - r)); u is the disagreement between the
+  estimates from two pairs of blocks plus 1% of the tail. r >= 1 means the tail diverges:
+  m = inf (e.g. the sign function: its dual has a square-root cusp at 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.optimize import brentq
+
+from .activations import Activation
+from .activations import activation as _activation
+from .duals import SeriesDual
+from .dynamics import find_attractor
+
+__all__ = [
+    "InfiniteDepthLimit",
+    "KINDS",
+    "limit",
+    "classify",
+    "limit_predict",
+    "slope_tail_estimate",
+    "singular_exponent",
+    "measure_singularity",
+    "ZERO_TOLERANCE",
+    "SLOPE_TOLERANCE",
+]
+
+#: The four infinite-depth classifiers.
+KINDS = ("singular", "nearest_neighbor", "majority_vote", "psi_interpolation")
+#: dual(0) and dual'(0) at most this count as exactly zero (see module docstring).
+ZERO_TOLERANCE = 1e-20
+#: |m - 1| at most this counts as m = 1 for exactly known duals.
+SLOPE_TOLERANCE = 1e-12
+#: Uncertainties of m are multiplied by this before comparing m with 1.
+SLOPE_SAFETY = 3.0
+#: Where P(log delta) = h(1 - delta) delta^gamma is sampled: one log-period below this.
+OSCILLATION_DELTA = 1e-12
+OSCILLATION_SAMPLES = 256
+
+_RULES = {
+    "singular": "sign(sum_i y_i h(<x, x_i>)), h(1 - d) = d^-gamma P(log d): "
+    "the singular kernel classifier, kernel ~ ||x - z||^-alpha",
+    "nearest_neighbor": "1-nearest neighbour: the label of the training point with the "
+    "largest <x, x_i> (see antipodal)",
+    "majority_vote": "sign(sum_i y_i): the majority class of the training set",
+    "psi_interpolation": "sign(c + sum_i b_i psi(<x, x_i>)) with [Psi 1; 1^T 0][b; c] = [y; 0]: "
+    "interpolation with the conditionally negative definite psi = lim (1 - S_L) / m^L",
+}
+
+
+@dataclass(frozen=True)
+class InfiniteDepthLimit:
+    """The infinitely deep network of an activation, for the NNGP and the NTK alike.
+
+    Attributes
+    ----------
+    activation : str
+        Name of the activation.
+    kind : str
+        One of :data:`KINDS`.
+    rule : str
+        The limiting classifier, as a formula.
+    regime : str
+        The fixed point that attracts the iterates of the dual from (-1, 1):
+        ``"zero"``, ``"superattracting_zero"``, ``"interior"``, ``"parabolic"`` (m = 1)
+        or ``"one"`` (m < 1).
+    fixed_point, multiplier : float
+        That attracting fixed point (0, xi* or 1) and dual' there.
+    alpha, gamma : float or None
+        Singular class only: h(1 - d) ~ d^-gamma, kernel ~ ||x - z||^-alpha, alpha = 2 gamma
+        = 2 log(1/c0) / log m. alpha = 0 when m = inf (a logarithmic singularity).
+    oscillation : float or None
+        Singular class only: relative oscillation (max - min) / mean of the log-periodic
+        factor P(log d) = h(1 - d) d^gamma over one period log m, measured from the kernel
+        engine at d <= 1e-12 (None if not measured).
+    measured_alpha : float or None
+        Singular class only: -2 times the secant slope of log h against log(1 - xi) over
+        exactly one log-period (which cancels P) at 1 - xi = 1e-12, from the engine.
+    c0, m, value_at_zero : float
+        dual'(0), dual'(1) (best estimate, tail-corrected for truncated series), dual(0).
+    m_uncertainty : float
+        Uncertainty of m (0 for closed forms and exact polynomials).
+    parity : int
+        +1 even dual, -1 odd dual, 0 neither.
+    dual_at_minus_one : float
+        dual(-1).
+    antipodal : str
+        Behaviour at antipodal points (xi -> -1).
+    convergence : str
+        How fast the NNGP and NTK predictors reach the rule.
+    explanation : str
+        One line for humans.
+    decisions : tuple of str
+        The borderline decisions made, with their tolerances.
+    """
+
+    activation: str
+    kind: str
+    rule: str
+    regime: str
+    fixed_point: float
+    multiplier: float
+    alpha: float | None
+    gamma: float | None
+    oscillation: float | None
+    measured_alpha: float | None
+    c0: float
+    m: float
+    m_uncertainty: float
+    value_at_zero: float
+    parity: int
+    dual_at_minus_one: float
+    antipodal: str
+    convergence: str
+    explanation: str
+    decisions: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        """The record as a plain dict (JSON-friendly)."""
+        d = asdict(self)
+        d["decisions"] = list(self.decisions)
+        return d
+
+    def format(self) -> str:
+        """Multi-line human-readable form (what ``infdepth taxonomy`` prints)."""
+        lines = []
+        for key, value in self.as_dict().items():
+            if key == "decisions":
+                continue
+            if isinstance(value, float):
+                value = _fmt(value)
+            lines.append(f"{key:17s} {value}")
+        for decision in self.decisions:
+            lines.append(f"{'decision':17s} {decision}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _fmt(x: float) -> str:
+    if x is None:
+        return "None"
+    if math.isinf(x) or math.isnan(x):
+        return str(x)
+    return f"{x:.12g}"
+
+
+# --------------------------------------------------------------------------- analysis
+def slope_tail_estimate(coefficients) -> tuple[float, float]:
+    """Estimate of sum_{k > K} k c_k for a series truncated at degree K, and its uncertainty.
+
+    Uses the dyadic block sums B0 = sum_{K/2 < k <= K} k c_k, B1 (over (K/4, K/2]) and
+    B2 (over (K/8, K/4]). For c_k ~ C k^-p (also when only every other c_k is non-zero,
+    or the c_k oscillate, as for kinks away from 0) the blocks decrease geometrically
+    with ratio r = 2^(2 - p), so the tail beyond K is B0 r / (1 - r). Returns
+    ``(tail, uncertainty)`` with the uncertainty |tail(B0/B1) - tail(B1/B2)| +
+    0.01 tail; ``(inf, inf)`` when r >= 1 (p <= 2: the tail, hence m, is infinite).
+    Series shorter than 16 terms are taken as exact: ``(0.0, 0.0)``; a series whose last
+    non-zero term k c_k is below 1e-15 of the total decayed to the coefficients' resolution before
+    it was cut: ``(0.0, 10 K c_K)``. When the ratio of the two lower blocks is >= 1 (the
+    coefficients are not yet decaying like a power law) the uncertainty is the tail itself.
+    """
+    c = np.asarray(coefficients, dtype=float)
+    K = c.size - 1
+    if K < 16:
+        return 0.0, 0.0
+    kc = np.arange(c.size) * c
+    last = kc[np.flatnonzero(kc)[-1]] if np.any(kc) else 0.0
+    if last < 1e-15 * kc.sum():
+        # the series decayed to the resolution of the coefficients (1e-20) before it was
+        # cut: what is left is of the order of the last terms
+        return 0.0, float(10 * last)
+    b0 = kc[K // 2 + 1:].sum()
+    b1 = kc[K // 4 + 1: K // 2 + 1].sum()
+    b2 = kc[K // 8 + 1: K // 4 + 1].sum()
+    if b0 <= 0:
+        return 0.0, 0.0
+    if b1 <= 0:
+        return math.inf, math.inf
+    r = b0 / b1
+    if r >= 1:
+        return math.inf, math.inf
+    tail = b0 * r / (1 - r)
+    r2 = b1 / b2 if b2 > 0 else r
+    if r2 >= 1:  # the blocks are not yet in a power-law regime: trust the tail to 100%
+        return float(tail), float(tail)
+    tail2 = b0 * r2 / (1 - r2)
+    return float(tail), float(abs(tail - tail2) + 0.01 * tail)
+
+
+def _slope_at_one(act: Activation) -> tuple[float, float, str | None]:
+    """(m, uncertainty, note) with the truncation tail added for numerical series."""
+    dual = act.dual_function
+    m = float(dual.slope_at_one)
+    if act.dual_error == 0 or not isinstance(dual, SeriesDual):
+        return m, 0.0, None
+    tail, unc = slope_tail_estimate(dual.coefficients)
+    if tail == 0:
+        return m, 0.0, None
+    if tail <= 1e-10:  # a smooth activation: the series resolved m to rounding
+        return m + tail, unc, None
+    note = (
+        f"m: the Hermite series stops at degree {dual.degree}; truncated sum k c_k = {m:.10g}, "
+        f"estimated tail {tail:.3g} +- {unc:.2g} (dyadic power-law fit of the coefficients)"
+    )
+    return m + tail, unc, note
+
+
+def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0.0,
+             identity: bool = False) -> tuple[str, str, list[str]]:
+    """The decision of THEORY.md section 4 on the numbers (dual(0), dual'(0), dual'(1)).
+
+    Returns ``(kind, regime, decisions)``; ``decisions`` lists the borderline
+    comparisons that were made with their tolerances. Raises ``ValueError`` for the
+    identity dual and for a constant dual (no attracting point / no information).
+    """
+    decisions: list[str] = []
+    if identity:
+        raise ValueError(
+            "the dual is xi itself (a linear activation): every point is fixed, there is no "
+            "attracting point and the kernel does not change with depth"
+        )
+    if m == 0:
+        raise ValueError(
+            "the dual is constant (phi is constant): every kernel of depth >= 1 is 1 "
+            "everywhere and carries no information"
+        )
+    tol = max(SLOPE_TOLERANCE, SLOPE_SAFETY * m_uncertainty)
+    if math.isfinite(m) and abs(m - 1) <= tol:
+        if abs(m - 1) > 0:
+            decisions.append(
+                f"m = {m:.12g} counted as 1 (|m - 1| = {abs(m - 1):.2g} <= {tol:.2g} = "
+                f"max({SLOPE_TOLERANCE:g}, {SLOPE_SAFETY:g} x uncertainty))"
+            )
+        return "majority_vote", "parabolic", decisions
+    if m < 1:
+        if m_uncertainty > 1e-10:
+            decisions.append(f"m = {m:.6g} < 1 beyond its tolerance {tol:.2g}")
+        return "psi_interpolation", "one", decisions
+    if math.isinf(m):
+        decisions.append(
+            "m = inf: the tail of sum_k k c_k diverges (c_k decays like k^-p with p <= 2)"
+        )
+    elif m_uncertainty > 1e-10:
+        decisions.append(f"m = {m:.6g} > 1 beyond its tolerance {tol:.2g}")
+    if value_at_zero > ZERO_TOLERANCE:
+        return "majority_vote", "interior", decisions
+    if value_at_zero != 0:
+        decisions.append(
+            f"dual(0) = {value_at_zero:.3g} counted as 0 (<= {ZERO_TOLERANCE:g})"
+        )
+    if c0 > ZERO_TOLERANCE:
+        return "singular", "zero", decisions
+    if c0 != 0:
+        decisions.append(f"dual'(0) = {c0:.3g} counted as 0 (<= {ZERO_TOLERANCE:g})")
+    return "nearest_neighbor", "superattracting_zero", decisions
+
+
+def singular_exponent(c0: float, m: float) -> float:
+    """alpha = 2 log(1/c0) / log(m) (0 when m = inf)."""
+    if not 0 < c0 < 1 or not m > 1:
+        raise ValueError(f"singular exponent needs 0 < c0 < 1 and m > 1, got c0={c0}, m={m}")
+    if math.isinf(m):
+        return 0.0
+    return 2 * math.log(1 / c0) / math.log(m)
+
+
+def measure_singularity(act: Activation, delta: float = OSCILLATION_DELTA,
+                        samples: int = OSCILLATION_SAMPLES) -> tuple[float, float]:
+    """(relative oscillation of P, measured alpha) from the engine's Koenigs function h.
+
+    P(log d) = h(1 - d) d^gamma is sampled at ``samples`` points of one log-period
+    d in [delta / m, delta]; the oscillation is (max P - min P) / mean P. The measured
+    alpha is -2 (log h(1 - delta) - log h(1 - delta/m)) / log m, the secant slope over
+    exactly one period, in which P cancels. Uses the engine's m (that of the dual as
+    stored).
+    """
+    from .kernels import kernel_function
+
+    dual = act.dual_function
+    m = float(dual.slope_at_one)
+    c0 = float(dual.derivative(np.array(0.0)))
+    gamma = math.log(1 / c0) / math.log(m)
+    k = kernel_function(act, "nngp", math.inf)
+    log_d = math.log(delta) - np.linspace(0.0, math.log(m), samples + 1)
+    d = np.exp(log_d)
+    _, log_h = k.log(1.0 - d, delta=d, eps=2.0 - d)
+    log_p = log_h + gamma * log_d
+    p = np.exp(log_p[:-1] - log_p[:-1].max())
+    oscillation = float((p.max() - p.min()) / p.mean())
+    measured = float(-2 * (log_h[0] - log_h[-1]) / (log_d[0] - log_d[-1]))
+    return oscillation, measured
+
+
+def _interior_fixed_point(dual) -> tuple[float, float]:
+    """The attracting fixed point xi* in (0, 1) of a dual with dual(0) > 0, m > 1."""
+    att = find_attractor(dual)
+    if att.kind == "interior":
+        return att.point, att.multiplier
+
+    def excess(t: float) -> float:
+        return float(dual.value(np.array(t))) - t
+
+    hi = 1.0 - 1e-3
+    while excess(hi) >= 0 and 1 - hi > 1e-15:
+        hi = 1.0 - (1.0 - hi) / 10
+    if excess(hi) >= 0:
+        return math.nan, math.nan
+    point = brentq(excess, 0.0, hi, xtol=1e-300, rtol=1e-15, maxiter=500)
+    return point, float(dual.derivative(np.array(point)))
+
+
+def _antipodal(kind: str, parity: int, dual_minus_one: float, m: float) -> str:
+    if parity == -1:
+        text = (
+            f"odd dual: dual(-1) = -1 is a second, repelling fixed point (dual'(-1) = m = "
+            f"{m:.6g}); kernels are odd in xi"
+        )
+        if kind == "singular":
+            text += "; h is singular and negative there: h(-1 + d) = -h(1 - d) -> -inf"
+        elif kind == "nearest_neighbor":
+            text += "; a test point near -x_j takes -y_j"
+        return text
+    if parity == 1:
+        text = "even dual: dual(-1) = 1, antipodal points are identified (k(-xi) = k(xi))"
+        if kind == "nearest_neighbor":
+            text += "; a test point near -x_j takes +y_j"
+        return text
+    text = (
+        f"dual(-1) = {dual_minus_one:.6g} in (-1, 1): -1 is not a fixed point, antipodal "
+        "pairs behave like ordinary pairs after one layer"
+    )
+    if kind == "singular":
+        text += " (h(-1) = h(dual(-1)) / c0 is finite)"
+    return text
+
+
+def _convergence(kind: str, regime: str) -> str:
+    if regime == "zero":
+        return (
+            "NNGP: S_L / c0^L -> h geometrically (fast); NTK: K_L / (L c0^L) = h + B/L: "
+            "same rule, slowly (B/h grows like 1/(1 - xi))"
+        )
+    if regime == "superattracting_zero":
+        return "NNGP and NTK: super-exponential decay of off-diagonal values, fast"
+    if regime == "interior":
+        return "NNGP and NTK: geometric, at the rate multiplier^L"
+    if regime == "parabolic":
+        return (
+            "NNGP and NTK: algebraic, 1 - S_L ~ C / L^2; the rule is reached only once L >> "
+            "(1 - xi)^(-1/2) n / |sum_i y_i| for the closest test-training pairs (huge depth)"
+        )
+    return "NNGP: (1 - S_L) / m^L -> psi geometrically; NTK: same rule, with 1/L corrections"
+
+
+def _explanation(kind: str, regime: str, alpha, point: float, m: float) -> str:
+    if kind == "singular":
+        a = "a logarithmic" if alpha == 0 else f"an ||x - z||^-{alpha:.6g}"
+        return (
+            f"0 attracts with 0 < c0 < 1 and m > 1: the deep network is a singular kernel "
+            f"classifier with {a} singularity"
+        )
+    if kind == "nearest_neighbor":
+        return "dual(0) = dual'(0) = 0: kernel values decay faster than any power: 1-NN"
+    if regime == "parabolic":
+        return "m = 1: every kernel value tends to 1 algebraically; majority vote at huge depth"
+    if kind == "majority_vote":
+        return (
+            f"attracting fixed point xi* = {point:.6g}: the NNGP Gram matrix tends to "
+            "xi* J + (1 - xi*) I and the network predicts the majority class"
+        )
+    return (
+        f"m = {m:.6g} < 1: 1 attracts, 1 - S_L ~ m^L psi: kernel interpolation with the "
+        "conditionally negative definite psi (not the majority vote)"
+    )
+
+
+def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
+    """The infinitely deep network of an activation (name or :class:`Activation`).
+
+    Parameters
+    ----------
+    act : str or Activation
+    oscillation : bool
+        In the singular class, measure the oscillation of P and the one-period secant
+        alpha from the kernel engine (builds the depth-infinity table once per
+        activation; 0.1-3 s).
+    **params
+        Parameters of a built-in activation given by name.
+
+    Raises
+    ------
+    ValueError
+        For a dual without an attracting point (the identity, i.e. a linear activation)
+        or a constant dual.
+    """
+    act = _activation(act, **params) if isinstance(act, str) else act
+    if not isinstance(act, Activation):
+        raise TypeError("limit() needs an activation name or an infdepth.Activation")
+    dual = act.dual_function
+    lead = dual.leading_term()
+    identity = lead.power == 1 and lead.coefficient >= 1 - 1e-15
+    value_at_zero = float(dual.value(np.array(0.0)))
+    c0 = float(dual.derivative(np.array(0.0)))
+    m, m_unc, note = _slope_at_one(act)
+    try:
+        kind, regime, decisions = classify(value_at_zero, c0, m, m_unc, identity=identity)
+    except ValueError as exc:
+        raise ValueError(f"{act.name}: {exc}") from None
+    if note:
+        decisions.insert(0, note)
+    if act.dual_error > 1e-12:
+        decisions.append(f"dual computed numerically, max error {act.dual_error:.2g}")
+    alpha = gamma = osc = measured = None
+    if regime == "zero":
+        point, multiplier = 0.0, c0
+        alpha = singular_exponent(c0, m)
+        gamma = alpha / 2
+        m_series = float(dual.slope_at_one)
+        if m_unc > 1e-10 and math.isfinite(m) and m_series > 1:
+            spread = abs(singular_exponent(c0, m + m_unc) - alpha)
+            decisions.append(
+                f"alpha = {alpha:.6g} +- {spread:.2g} from the uncertainty of m; the engine's h "
+                f"is that of the truncated series (m = {m_series:.10g}, alpha = "
+                f"{singular_exponent(c0, m_series):.6g})"
+            )
+        if oscillation and m_unc > 1e-10:
+            decisions.append(
+                "oscillation not measured: the engine's h would be that of the truncated series"
+            )
+        elif oscillation and math.isfinite(m):
+            try:
+                osc, measured = measure_singularity(act)
+            except (ArithmeticError, ValueError) as exc:  # engine could not converge
+                decisions.append(f"oscillation not measured: {exc}")
+    elif regime == "superattracting_zero":
+        point, multiplier = 0.0, 0.0
+    elif regime == "interior":
+        point, multiplier = _interior_fixed_point(dual)
+        if math.isnan(point):
+            decisions.append(
+                "attracting fixed point not resolved: the truncated series has no interior "
+                "fixed point (its m is below 1)"
+            )
+        if value_at_zero < 1e-6 and 0 < c0 < 1:
+            decisions.append(
+                f"dual(0) = {value_at_zero:.2g} is tiny: up to depth ~"
+                f"{math.log(value_at_zero) / math.log(c0):.3g} = log dual(0) / log c0 the "
+                "network behaves like the singular class"
+            )
+    elif regime == "parabolic":
+        point, multiplier = 1.0, 1.0
+    else:
+        point, multiplier = 1.0, m
+    parity = int(dual.parity)
+    dual_minus_one = float(dual.value(np.array(-1.0)))
+    return InfiniteDepthLimit(
+        activation=act.name,
+        kind=kind,
+        rule=_RULES[kind],
+        regime=regime,
+        fixed_point=float(point),
+        multiplier=float(multiplier),
+        alpha=alpha,
+        gamma=gamma,
+        oscillation=osc,
+        measured_alpha=measured,
+        c0=c0,
+        m=m,
+        m_uncertainty=m_unc,
+        value_at_zero=value_at_zero,
+        parity=parity,
+        dual_at_minus_one=dual_minus_one,
+        antipodal=_antipodal(kind, parity, dual_minus_one, m),
+        convergence=_convergence(kind, regime),
+        explanation=_explanation(kind, regime, alpha, point, m),
+        decisions=tuple(decisions),
+    )
+
+
+# --------------------------------------------------------------------------- the rule
+#: Above this condition number linear systems are solved by minimum-norm least squares.
+CONDITION_LIMIT = 1e12
+
+
+def _bordered_solve(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve A x = rhs; minimum-norm least squares when A is ill-conditioned."""
+    if np.all(np.isfinite(A)) and np.linalg.cond(A) < CONDITION_LIMIT:
+        return np.linalg.solve(A, rhs)
+    return np.linalg.lstsq(A, rhs, rcond=None)[0]
+
+
+def limit_predict(act, X_train, y_train, X_test, **params) -> np.ndarray:
+    """Predictions of the infinitely deep network: the limit rule of :func:`limit`.
+
+    Binary labels in {-1, +1}; rows of ``X_train`` and ``X_test`` unit vectors. Ties
+    (a zero decision value) are returned as +1.
+
+    * singular: sign(sum_i y_i h(<x, x_i>)) with h from the engine at depth infinity
+      (a test point equal to a training point takes its label);
+    * nearest_neighbor: the label of the training point with the largest <x, x_i>; for
+      an even dual the largest |<x, x_i>|, for an odd dual the largest |<x, x_i>| with
+      the label multiplied by sign(<x, x_i>). (For a dual with no parity the exact rule
+      ranks by the Boettcher coordinate, which can favour an antipodal point only when it
+      is closer to -x than any training point is to x.)
+    * majority_vote: sign(sum_i y_i) for every test point;
+    * psi_interpolation: sign(c + sum_i b_i psi(<x, x_i>)) with
+      [Psi 1; 1^T 0][b; c] = [y; 0]. psi is smooth (analytic for analytic duals), so this
+      matrix is often severely ill-conditioned (condition ~1e18 for 60 clustered points):
+      the stated fallback is the minimum-norm least-squares solution (SVD, numpy's default
+      cutoff) whenever the condition number exceeds :data:`CONDITION_LIMIT`.
+    """
+    from .kernels import Kernel, _check_unit_rows, inner_products, kernel_function
+
+    act = _activation(act, **params) if isinstance(act, str) else act
+    X_train = _check_unit_rows(X_train, "X_train")
+    X_test = _check_unit_rows(X_test, "X_test")
+    y = np.asarray(y_train, dtype=float).ravel()
+    if y.shape[0] != X_train.shape[0]:
+        raise ValueError(f"y_train has {y.shape[0]} labels for {X_train.shape[0]} points")
+    if not np.all(np.isin(y, (-1.0, 1.0))):
+        raise ValueError("y_train must take values in {-1, +1}")
+    record = limit(act, oscillation=False)
+    if record.kind == "majority_vote":
+        return np.full(X_test.shape[0], 1 if y.sum() >= 0 else -1)
+    xi, delta, _ = inner_products(X_test, X_train)
+    if record.kind == "nearest_neighbor":
+        if record.parity == 0:
+            j = np.argmax(xi, axis=1)
+            return y[j].astype(int)
+        j = np.argmax(np.abs(xi), axis=1)
+        s = np.sign(xi[np.arange(xi.shape[0]), j]) if record.parity == -1 else 1.0
+        return np.where(s * y[j] >= 0, 1, -1)
+    if record.kind == "singular":
+        sign, log_h = Kernel(act, "nngp", math.inf)(X_test, X_train, log=True)
+        equal = np.isposinf(log_h)
+        top = np.max(np.where(equal, -np.inf, log_h), axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        f = np.sum(y * sign * np.exp(np.where(equal, -np.inf, log_h) - top), axis=1)
+        hit = equal.any(axis=1)
+        f = np.where(hit, (equal * y).sum(axis=1), f)
+        return np.where(f >= 0, 1, -1)
+    # psi interpolation
+    k = kernel_function(act, "nngp", math.inf)
+    xi_tt, delta_tt, eps_tt = inner_products(X_train, X_train)
+    psi_train = np.exp(k.log_complement(xi_tt, delta_tt, eps_tt))
+    _, _, eps = inner_products(X_test, X_train)
+    psi_test = np.exp(k.log_complement(xi, delta, eps))
+    n = y.size
+    A = np.zeros((n + 1, n + 1))
+    A[:n, :n] = psi_train
+    A[:n, n] = A[n, :n] = 1.0
+    rhs = np.append(y, 0.0)
+    sol = _bordered_solve(A, rhs)
+    f = sol[n] + psi_test @ sol[:n]
+    return np.where(f >= 0, 1, -1)

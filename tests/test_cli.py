@@ -1,0 +1,191 @@
+"""The ``infdepth`` command line: printed numbers checked against independent computation."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy.special import expit
+
+from infdepth import cli
+from infdepth.cli import build_parser, main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def field(out: str, key: str) -> str:
+    match = re.search(rf"^{re.escape(key)}\s+(.*)$", out, flags=re.MULTILINE)
+    assert match, f"no line {key!r} in:\n{out}"
+    return match.group(1).strip()
+
+
+def test_taxonomy_erf(capsys):
+    code, out, _ = run(capsys, "taxonomy", "erf")
+    assert code == 0
+    b = 2 / 3
+    c0 = b / math.asin(b)
+    m = b / math.sqrt(1 - b * b) / math.asin(b)
+    assert field(out, "kind") == "singular"
+    assert float(field(out, "alpha")) == pytest.approx(2 * math.log(1 / c0) / math.log(m),
+                                                       rel=1e-11)
+    assert float(field(out, "c0")) == pytest.approx(c0, rel=1e-11)
+    assert float(field(out, "m")) == pytest.approx(m, rel=1e-11)
+    assert float(field(out, "dual_at_minus_one")) == -1.0
+    assert float(field(out, "measured_alpha")) == pytest.approx(float(field(out, "alpha")),
+                                                                abs=1e-6)
+    assert "repelling" in field(out, "antipodal")
+
+
+def test_taxonomy_sine_family_with_param(capsys):
+    code, out, _ = run(capsys, "taxonomy", "sine_family", "--param", "a=2.676",
+                       "--no-oscillation")
+    assert code == 0
+    a = 2.676
+    alpha = 2 * math.log(math.sinh(a) / a) / math.log(a / math.tanh(a))
+    assert float(field(out, "alpha")) == pytest.approx(alpha, rel=1e-11)
+    assert field(out, "oscillation") == "None"
+
+
+def test_taxonomy_polynomial_dual_majority_vote(capsys):
+    code, out, _ = run(capsys, "taxonomy", "dual:0.3,0.2,0.5")
+    assert code == 0
+    assert field(out, "kind") == "majority_vote"
+    assert field(out, "regime") == "interior"
+    # 0.3 + 0.2 x + 0.5 x^2 = x  <=>  x = 0.6 (or 1)
+    assert float(field(out, "fixed_point")) == pytest.approx(0.6, abs=1e-11)
+    assert float(field(out, "multiplier")) == pytest.approx(0.2 + 2 * 0.5 * 0.6, abs=1e-11)
+
+
+def test_taxonomy_softplus_json(capsys):
+    code, out, _ = run(capsys, "taxonomy", "softplus", "--json")
+    assert code == 0
+    record = json.loads(out)
+    assert record["kind"] == "psi_interpolation"
+
+    # m = E[phi'(u)^2] / E[phi(u)^2] by adaptive quadrature, phi = softplus
+    def gauss(f):
+        return integrate.quad(lambda u: f(u) * math.exp(-u * u / 2) / math.sqrt(2 * math.pi),
+                              -40, 40, limit=200, epsabs=1e-14)[0]
+
+    m = gauss(lambda u: expit(u) ** 2) / gauss(lambda u: np.logaddexp(0, u) ** 2)
+    assert record["m"] == pytest.approx(m, rel=1e-9)
+    assert record["alpha"] is None
+
+
+def _parse_dual(out: str) -> dict[int, float]:
+    line = next(line for line in out.splitlines() if line.startswith("dual(xi) = "))
+    terms = re.findall(r"([0-9.eE+-]+) xi\^(\d+)", line)
+    return {int(k): float(c) for c, k in terms}
+
+
+def test_design_dimension(capsys):
+    code, out, _ = run(capsys, "design", "--dimension", "2")
+    assert code == 0
+    c = _parse_dual(out)
+    assert set(c) == {1, 4}  # smallest even k with 2/(k - 1) < 2
+    c0, t = c[1], c[4]
+    assert c0 + t == pytest.approx(1.0, abs=1e-11)
+    # independent: alpha = 2 log(1/c0) / log(c0 + 4 t), from the printed 12-digit numbers
+    assert 2 * math.log(1 / c0) / math.log(c0 + 4 * t) == pytest.approx(2.0, abs=1e-10)
+    hermite = dict(re.findall(r"a_(\d+) = ([0-9.eE+-]+)", out))
+    assert float(hermite["1"]) ** 2 == pytest.approx(c0, rel=1e-10)
+    assert float(hermite["4"]) ** 2 == pytest.approx(t, rel=1e-10)
+    assert "He_4(x) / sqrt(4!)" in out
+    verification = next(line for line in out.splitlines() if line.startswith("verification"))
+    alphas = [float(v) for v in re.findall(r"alpha = ([0-9.eE+-]+)", verification)]
+    assert len(alphas) == 2
+    assert abs(alphas[0] - 2) <= 1e-9  # limit()
+    assert abs(alphas[1] - 2) <= 1e-3  # the engine's one-period slope
+    assert "dual(-1) = " in out
+    dual_minus_one = float(re.search(r"dual\(-1\) = ([0-9.eE+-]+)", out).group(1))
+    assert dual_minus_one == pytest.approx(c0 * -1 + t, abs=1e-11)  # > -1: no antipodal pole
+
+
+def test_design_sine_family(capsys):
+    code, out, _ = run(capsys, "design", "--alpha", "3", "--family", "sine")
+    assert code == 0
+    a = float(re.search(r"dual\(xi\) = sinh\(([0-9.]+) xi\)", out).group(1))
+    assert 2 * math.log(math.sinh(a) / a) / math.log(a / math.tanh(a)) == pytest.approx(
+        3.0, abs=1e-10
+    )
+    # printed phi: sin(sqrt(a) x) / sqrt((1 - e^{-2a}) / 2)
+    freq, norm = re.search(r"phi\(x\)\s+= sin\(([0-9.]+) x\) / ([0-9.]+)", out).groups()
+    assert float(freq) == pytest.approx(math.sqrt(a), rel=1e-10)
+    assert float(norm) == pytest.approx(math.sqrt(-math.expm1(-2 * a) / 2), rel=1e-10)
+
+
+def test_plot_taxonomy(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+
+    target = tmp_path / "phase.png"
+    code, out, _ = run(capsys, "plot", "taxonomy", "--output", str(target))
+    assert code == 0 and str(target) in out
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    image = mpimg.imread(target)
+    assert image.shape[0] > 400 and image.shape[1] > 1000
+    # the four region colours of plots._COLORS all appear
+    from infdepth.plots import _COLORS
+
+    pixels = (image[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    present = {tuple(p) for p in np.unique(pixels, axis=0)}
+    for colour in _COLORS.values():
+        rgb = np.array([int(colour[i: i + 2], 16) for i in (1, 3, 5)])
+        assert any(np.max(np.abs(rgb - np.array(p))) <= 2 for p in present), colour
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["design", "--alpha", "-1"], "positive"),
+        (["design", "--alpha", "0.5", "--family", "sine"], "unreachable in the sine family"),
+        (["taxonomy", "no_such_activation"], "unknown activation"),
+        (["taxonomy", "relu", "--param", "slope"], "KEY=VALUE"),
+        (["taxonomy", "hermite", "--param", "degree=1"], "no attracting point"),
+        (["taxonomy", "dual:0,a,1"], "bad dual coefficients"),
+    ],
+)
+def test_errors_are_reported(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("infdepth: error:") and message in err
+
+
+@pytest.mark.parametrize("argv", [[], ["design"], ["plot"], ["design", "--alpha", "x"],
+                                  ["design", "--alpha", "1", "--dimension", "1"]])
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+def test_parser_is_extensible(capsys, monkeypatch):
+    def _add_hello(subparsers):
+        p = subparsers.add_parser("hello")
+        p.set_defaults(func=lambda args: print("hello") or 0)
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", cli.SUBCOMMANDS + [_add_hello])
+    assert run(capsys, "hello")[1] == "hello\n"
+    names = set(build_parser()._subparsers._group_actions[0].choices)
+    assert {"taxonomy", "design", "plot"} <= names
+
+
+def test_module_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "infdepth.cli", "taxonomy", "relu"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert field(result.stdout, "kind") == "majority_vote"
+    assert field(result.stdout, "regime") == "parabolic"
