@@ -432,6 +432,8 @@ def test_bad_input():
         limit("not_an_activation")
     with pytest.raises(TypeError):
         limit(3.0)
+    with pytest.raises(ValueError, match="activation name"):
+        limit(activation("erf"), scale=2.0)
     X = _sphere(np.random.default_rng(0), 5)
     with pytest.raises(ValueError, match=r"\{-1, \+1\}"):
         limit_predict("erf", X, np.array([0, 1, 0, 1, 0]), X)

@@ -17,7 +17,8 @@ Families (``design_activation(..., family=...)``):
     would stay below ``min_slope`` (designs with m barely above 1 need thousands of
     layers to reach their limit shape). Range: alpha in [2/(MAX_DEGREE - 1), ~119]; the
     upper end is set by c0 >= 1e-18 (dual coefficients below 1e-20 are treated as zero by
-    the dual machinery) together with c0 <= 2^(-alpha/2), which holds for every dual.
+    the dual machinery) together with c0 <= (2 - c0)^(-alpha/2) ~ 2^(-alpha/2), which holds
+    for every singular-class dual (m = sum k c_k >= c0 + 2 (1 - c0)).
 ``"odd_polynomial"``
     the same with k odd (the paper's xi/2 + xi^3/2 is k = 3, alpha = 2): an odd dual, so
     h is singular (and negative) at antipodal points too.
@@ -132,7 +133,8 @@ def _polynomial(alpha: float, odd: bool, degree: int | None, min_slope: float):
         if polynomial_alpha(lo, k) < alpha:
             raise ValueError(
                 f"alpha = {alpha:g} is unreachable in the {family} family: it needs "
-                f"c0 < {MIN_C0:g} (every dual with alpha = A has c0 <= 2^(-A/2)), below the "
+                f"c0 < {MIN_C0:g} (every dual has m >= 2 - c0, hence c0 <= (2 - c0)^(-A/2) "
+                f"~ 2^(-A/2) at alpha = A), below the "
                 "resolution of dual coefficients (1e-20); the largest reachable alpha is "
                 f"{polynomial_alpha(lo, k):.6g} at degree {k}"
             )

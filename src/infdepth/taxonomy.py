@@ -438,7 +438,10 @@ def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
         For a dual without an attracting point (the identity, i.e. a linear activation)
         or a constant dual.
     """
-    act = _activation(act, **params) if isinstance(act, str) else act
+    if isinstance(act, str):
+        act = _activation(act, **params)
+    elif params:
+        raise ValueError("parameters can only be given with an activation name")
     if not isinstance(act, Activation):
         raise TypeError("limit() needs an activation name or an infdepth.Activation")
     dual = act.dual_function
