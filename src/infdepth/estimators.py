@@ -1,0 +1,1188 @@
+"""scikit-learn classifiers: infinitely wide networks of any depth, and the Hilbert kernel rule.
+
+:class:`InfiniteNetworkClassifier`
+    The classifier an infinitely wide network of depth L computes once trained to zero
+    squared loss: kernel interpolation (or kernel ridge regression) with the depth-L NNGP
+    or NTK of :mod:`infdepth.kernels`, one-hot targets, argmax. ``depth=math.inf`` gives
+    the limiting rule of THEORY.md section 4, computed directly with no linear solve.
+:class:`SingularKernelClassifier`
+    The Hilbert / Devroye kernel estimate with weights ``||x - z||^(-alpha)``.
+:class:`SphereProjection`
+    Standardize, append a bias coordinate, normalize the rows: the inputs these
+    classifiers need (they apply it themselves unless told the data is on the sphere).
+
+Outputs
+-------
+Every classifier computes outputs ``f_c(x)``, one per class: the network's output for the
+one-hot target of class c (the kernel-weighted class vote for the depth-infinity rules),
+known up to a positive factor per sample (at large depth kernel values under- or overflow,
+and only their ratios are kept, in the log domain).
+
+* ``decision_function`` returns ``D(x) = f(x) / N(x)`` with N(x) the output for the
+  constant target 1, ``sum_c f_c(x)``, when that is positive (then ``sum_c D_c = 1``: a
+  kernel-weighted vote share), and ``max_c |f_c(x)|`` otherwise. Binary problems get the
+  usual 1-d ``D_1 - D_0`` (positive means ``classes_[1]``).
+* ``predict_proba`` is the Euclidean projection of D(x) onto the probability simplex (for
+  two classes: ``p_1 = clip((1 + D_1 - D_0) / 2, 0, 1)``). Squared-loss regression on
+  one-hot targets estimates P(y = c | x), so D is already an estimate of the class
+  probabilities; the projection only repairs small excursions outside [0, 1] (negative
+  kernel weights, interpolation overshoot). For the rules with positive weights (the
+  singular kernel rule near data, the Hilbert estimate, nearest neighbour, majority vote)
+  it is exactly the normalized kernel weight of each class. The projection preserves the
+  order of the classes, so ``argmax predict_proba == predict``.
+
+Linear algebra at finite depth
+------------------------------
+The Gram matrix (plus ``ridge`` I) is factored by Cholesky. When Cholesky fails or its
+reciprocal condition number is below ``n * 2.2e-16`` (near-duplicate training points make
+condition numbers of 1e18 common at moderate depth), the solver falls back to an
+eigendecomposition pseudo-inverse that drops the eigenvalues below ``n * 2.2e-16`` times
+the largest: the ridge -> 0 limit restricted to the directions float64 can resolve (exact
+duplicates then predict the mean of their labels). The fallback emits an
+:class:`IllConditionedGramWarning` and is recorded in ``solver_``; it never returns NaN.
+
+When the kernel tends to 1 everywhere (``dual'(1) <= 1``: ReLU-like activations, and the
+softplus-like fourth regime), K = J - E is solved in the coordinates of the complement E =
+1 - K, which the engine computes to full relative accuracy: after a Householder reflection
+that maps the all-ones vector to a coordinate axis the problem splits into a positive
+definite system in E (Cholesky, same fallback) and a scalar. Depth 10^6 for ReLU, or the
+depth-infinity limit of the fourth regime (kernel interpolation with the conditionally
+negative definite psi, an intercept and the side condition sum(beta) = 0), come out of the
+same code.
+
+Memory and speed
+----------------
+Prediction works in blocks of test rows sized by scikit-learn's ``working_memory``
+(``sklearn.set_config(working_memory=...)`` or ``sklearn.config_context``). With numba
+installed, inner products are computed by a fixed-order kernel, so every prediction is
+bitwise independent of how the test set is split into blocks (or Dask chunks), and the
+depth-infinity kernel rules run a fused pass (inner product, table lookup of the limit
+kernel, per-class accumulation) that never stores a test x train matrix.
+
+Dask
+----
+``predict``, ``predict_proba`` and ``decision_function`` accept a ``dask.array.Array`` and
+return one, computed blockwise along the rows; see :mod:`infdepth.distributed`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import threading
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn import get_config
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import gen_batches
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from .activations import Activation
+from .activations import activation as _activation
+from .dynamics import find_attractor
+from .kernels import check_depth, kernel_function
+
+__all__ = [
+    "InfiniteNetworkClassifier",
+    "SingularKernelClassifier",
+    "SphereProjection",
+    "IllConditionedGramWarning",
+]
+
+#: Pairs with 1 - |<x, z>| below this get 1 -+ <x, z> from the vectors themselves.
+NEAR_GAP = 1e-4
+#: The fused depth-infinity pass is used from this many training points on (and only if
+#: numba is importable); the choice depends on the training set only, so it is the same
+#: for every block of test rows.
+FAST_MIN_TRAIN = 2048
+#: Training-set tile of the fused pass (columns per inner loop).
+FAST_TILE = 2048
+#: Test rows per parallel work item of the numba kernels.
+FAST_ROWS = 16
+
+_EPS = np.finfo(np.float64).eps
+
+_RULES = {
+    "interpolation": "kernel interpolation (kernel ridge regression if ridge > 0)",
+    "complement": "kernel interpolation solved in complement coordinates (kernel -> 1)",
+    "singular": "singular kernel rule sign(sum_i y_i h(<x, x_i>)), h the Koenigs function",
+    "nearest_neighbour": "1-nearest-neighbour rule",
+    "majority": "majority vote",
+    "psi": "interpolation with the conditionally negative definite limit kernel psi",
+    "hilbert": "Hilbert kernel rule, weights ||x - z||^(-alpha)",
+}
+
+
+class IllConditionedGramWarning(UserWarning):
+    """The Gram matrix was numerically singular; a pseudo-inverse was used instead."""
+
+
+# =========================================================================== numba kernels
+# Plain Python functions at module level, compiled lazily by :func:`_jit` (numba is
+# optional). None of them uses fastmath: every inner product is the same sequence of IEEE
+# operations (k = 0, 1, ..., d-1) whatever the blocking, which makes predictions bitwise
+# reproducible across blocks and Dask chunks.
+
+_prange = range  # replaced by numba.prange before compilation
+
+#: Cell layout of the depth-infinity lookup table: cells evenly spaced in the float64
+#: representation of d = 1 - |xi|: 2^(52-_SHIFT) cells per octave, octaves 2^-14 .. 2^0.
+_SHIFT = 44
+_PER_OCTAVE = 1 << (52 - _SHIFT)
+_LOW_EXPONENT = -14
+_NCELL = (-_LOW_EXPONENT) * _PER_OCTAVE + 1  # the last cell holds d = 1 exactly
+_BASE = (1023 + _LOW_EXPONENT) << (52 - _SHIFT)
+_MASK = (1 << _SHIFT) - 1
+_TSCALE = 2.0**-_SHIFT
+
+
+def _nb_dots_py(Q, XtT, out):  # pragma: no cover - compiled by numba
+    """out[i, j] = sum_k Q[i, k] XtT[k, j], summed in the order k = 0, 1, ..."""
+    m, d = Q.shape
+    n = XtT.shape[1]
+    chunks = (m + FAST_ROWS - 1) // FAST_ROWS
+    for ch in _prange(chunks):
+        r0 = ch * FAST_ROWS
+        r1 = min(m, r0 + FAST_ROWS)
+        for j0 in range(0, n, FAST_TILE):
+            j1 = min(n, j0 + FAST_TILE)
+            for i in range(r0, r1):
+                q = Q[i, 0]
+                for j in range(j0, j1):
+                    out[i, j] = q * XtT[0, j]
+                for k in range(1, d):
+                    q = Q[i, k]
+                    for j in range(j0, j1):
+                        out[i, j] += q * XtT[k, j]
+
+
+def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: no cover
+    """acc[i, c] += sum over class-c columns of table(<q_i, x_j>), near pairs excluded.
+
+    ``count[i]`` gets the number of near pairs (1 - |xi| < near_gap) of row i; the
+    training set is sorted by class, class c occupying columns seg[c]:seg[c+1].
+    """
+    m, d = Q.shape
+    n = XtT.shape[1]
+    n_classes = seg.shape[0] - 1
+    chunks = (m + FAST_ROWS - 1) // FAST_ROWS
+    for ch in _prange(chunks):
+        r0 = ch * FAST_ROWS
+        r1 = min(m, r0 + FAST_ROWS)
+        buf = np.empty(FAST_TILE)
+        gap = np.empty(FAST_TILE)
+        bits = gap.view(np.int64)
+        for j0 in range(0, n, FAST_TILE):
+            j1 = min(n, j0 + FAST_TILE)
+            w = j1 - j0
+            for i in range(r0, r1):
+                q = Q[i, 0]
+                for j in range(w):
+                    buf[j] = q * XtT[0, j0 + j]
+                for k in range(1, d):
+                    q = Q[i, k]
+                    for j in range(w):
+                        buf[j] += q * XtT[k, j0 + j]
+                for j in range(w):
+                    gap[j] = 1.0 - abs(buf[j])
+                near = 0
+                for c in range(n_classes):
+                    s0 = max(seg[c], j0) - j0
+                    s1 = min(seg[c + 1], j1) - j0
+                    total = 0.0
+                    for j in range(s0, s1):
+                        b = bits[j]
+                        cell = min(max((b >> _SHIFT) - _BASE, 0), _NCELL - 1)
+                        t = (b & _MASK) * _TSCALE
+                        if buf[j] < 0:
+                            cell += _NCELL
+                        v = c0[cell] + t * (c1[cell] + t * (c2[cell] + t * c3[cell]))
+                        if gap[j] < near_gap:
+                            near += 1
+                        else:
+                            total += v
+                    acc[i, c] += total
+                count[i] += near
+
+
+def _nb_near_py(Q, XtT, rows, offsets, near_gap, out):  # pragma: no cover
+    """Column indices of the near pairs of the given rows (same arithmetic as the vote)."""
+    d = Q.shape[1]
+    n = XtT.shape[1]
+    for r in _prange(rows.shape[0]):
+        i = rows[r]
+        pos = offsets[r]
+        buf = np.empty(FAST_TILE)
+        for j0 in range(0, n, FAST_TILE):
+            j1 = min(n, j0 + FAST_TILE)
+            w = j1 - j0
+            q = Q[i, 0]
+            for j in range(w):
+                buf[j] = q * XtT[0, j0 + j]
+            for k in range(1, d):
+                q = Q[i, k]
+                for j in range(w):
+                    buf[j] += q * XtT[k, j0 + j]
+            for j in range(w):
+                if 1.0 - abs(buf[j]) < near_gap:
+                    out[pos] = j0 + j
+                    pos += 1
+
+
+_JIT_LOCK = threading.Lock()  # numba's default workqueue layer is not re-entrant
+_FORCE_NUMPY = False  # tests set this to exercise the pure-numpy paths
+
+
+@functools.cache
+def _jit():
+    """The compiled kernels, or None when numba is not installed."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is an optional accelerator
+        return None
+    globals()["_prange"] = numba.prange
+    opts = {"parallel": True, "cache": True, "nogil": True}
+    return {
+        "dots": numba.njit(**opts)(_nb_dots_py),
+        "dots_serial": numba.njit(cache=True, nogil=True)(_nb_dots_py),
+        "vote": numba.njit(**opts)(_nb_vote_py),
+        "near": numba.njit(**opts)(_nb_near_py),
+    }
+
+
+def _kernels():
+    return None if _FORCE_NUMPY else _jit()
+
+
+# =========================================================================== geometry
+def _quiet():
+    """Kernel values under- and overflow by design at large depth (they are kept in log
+    form); division by zero gives the intended log 0 = -inf. Invalid operations still warn."""
+    return np.errstate(divide="ignore", over="ignore", under="ignore")
+
+
+def _row_block(n_columns: int, bytes_per_entry: int = 64) -> int:
+    """Test rows per block so that a block's temporaries fit in ``working_memory``."""
+    budget = get_config()["working_memory"] * 2**20
+    return max(1, int(budget // (bytes_per_entry * max(n_columns, 1))))
+
+
+def _dots(Q: np.ndarray, XtT: np.ndarray) -> np.ndarray:
+    jit = _kernels()
+    if jit is None:
+        return Q @ XtT
+    out = np.empty((Q.shape[0], XtT.shape[1]))
+    Q = np.ascontiguousarray(Q)
+    if out.size * Q.shape[1] < 1 << 22:  # threads cost more than they save
+        jit["dots_serial"](Q, XtT, out)  # the same arithmetic, hence the same bits
+        return out
+    with _JIT_LOCK:
+        jit["dots"](Q, XtT, out)
+    return out
+
+
+def _pair_gaps(q: np.ndarray, x: np.ndarray):
+    """(1 - <q, x>, 1 + <q, x>) for row pairs, as ||q -+ x||^2 / 2 (no cancellation)."""
+    diff = q - x
+    summ = q + x
+    return np.einsum("ij,ij->i", diff, diff) / 2, np.einsum("ij,ij->i", summ, summ) / 2
+
+
+def _geometry(Q: np.ndarray, X: np.ndarray, XtT: np.ndarray):
+    """(xi, 1 - xi, 1 + xi) between rows of Q and X; complements exact for near pairs."""
+    xi = _dots(Q, XtT)
+    np.clip(xi, -1.0, 1.0, out=xi)
+    delta = 1.0 - xi
+    eps = 1.0 + xi
+    near = np.minimum(delta, eps) < NEAR_GAP
+    if np.any(near):
+        i, j = np.nonzero(near)
+        delta[i, j], eps[i, j] = _pair_gaps(Q[i], X[j])
+    return xi, delta, eps
+
+
+def _class_sums(W: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """sum_j W[i, j] coef[j, c] with a per-row summation order (block independent)."""
+    out = np.empty((W.shape[0], coef.shape[1]))
+    for c in range(coef.shape[1]):
+        out[:, c] = np.sum(W * coef[:, c], axis=1)
+    return out
+
+
+def _segment_sums(W: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Per-class sums of W's columns, class c being the columns seg[c]:seg[c+1]."""
+    out = np.empty((W.shape[0], seg.size - 1))
+    for c in range(seg.size - 1):
+        out[:, c] = np.sum(W[:, seg[c]:seg[c + 1]], axis=1)
+    return out
+
+
+# =========================================================================== solvers
+def _spd_solve(A: np.ndarray, B: np.ndarray, what: str):
+    """Solve A X = B for symmetric positive (semi)definite A: Cholesky, else pseudo-inverse.
+
+    Returns (X, solver, discarded): solver is "cholesky" or "eigh"; ``discarded`` the
+    number of eigen-directions dropped by the pseudo-inverse.
+    """
+    n = A.shape[0]
+    tol = n * _EPS
+    if n == 0:
+        return np.zeros_like(B), "cholesky", 0
+    if np.all(np.isfinite(A)):
+        try:
+            factor = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
+            anorm = float(np.max(np.sum(np.abs(A), axis=0)))
+            rcond, info = scipy.linalg.lapack.dpocon(factor[0], anorm, uplo="L")
+            if info == 0 and rcond > tol:
+                return scipy.linalg.cho_solve(factor, B, check_finite=False), "cholesky", 0
+            reason = f"reciprocal condition number {rcond:.2g}"
+        except np.linalg.LinAlgError:
+            reason = "Cholesky failed (not numerically positive definite)"
+    else:  # pragma: no cover - kernels are finite by construction
+        raise FloatingPointError(f"non-finite entries in the {what}")
+    w, V = scipy.linalg.eigh(A, check_finite=False)
+    cutoff = tol * max(float(w[-1]), 0.0)
+    keep = w > cutoff
+    discarded = int(n - np.count_nonzero(keep))
+    if not np.any(keep):
+        raise np.linalg.LinAlgError(f"the {what} is numerically zero")
+    Vk = V[:, keep]
+    X = Vk @ ((Vk.T @ B) / w[keep][:, None])
+    warnings.warn(
+        f"the {what} is numerically singular ({reason}); solved with an eigendecomposition "
+        f"pseudo-inverse dropping {discarded} of {n} directions (eigenvalues below "
+        f"{tol:.1e} x the largest): the ridge -> 0 limit on the resolvable directions. "
+        "Near-duplicate training points cause this; set ridge > 0 to regularize explicitly.",
+        IllConditionedGramWarning,
+        stacklevel=4,
+    )
+    return X, "eigh", discarded
+
+
+def _householder(v_first: float, A: np.ndarray) -> np.ndarray:
+    """H A for H = I - 2 v v^T / v^T v, v = 1 + sqrt(n) e_1 (so H 1 = -sqrt(n) e_1)."""
+    n = A.shape[0]
+    v = np.ones(n)
+    v[0] = v_first
+    proj = (v @ A) * (2.0 / (v @ v))
+    return A - np.outer(v, proj) if A.ndim == 2 else A - v * proj
+
+
+def _complement_solve(E: np.ndarray, Y: np.ndarray, t: float):
+    """Coefficients of kernel interpolation with K = J - t E (E symmetric, zero diagonal).
+
+    Returns (c0, beta, solver, discarded) such that the interpolant is
+    f(x) = c0 - e(x)^T beta, where e(x) = (1 - k(x, x_j)) / t. ``t = 0`` gives the
+    t -> 0 limit: interpolation with the conditionally negative definite kernel E, i.e.
+    [[-E, 1], [1^T, 0]] [beta; c0] = [Y; 0].
+    """
+    n = E.shape[0]
+    v0 = 1.0 + math.sqrt(n)
+    B = _householder(v0, _householder(v0, E).T)  # H E H (symmetric)
+    B = (B + B.T) / 2
+    r = _householder(v0, Y)
+    b11, e, P = B[0, 0], B[1:, 0], -B[1:, 1:]
+    if n == 1:
+        z1 = r[0] / (n - t * b11)
+        return -math.sqrt(n) * z1, np.zeros((1, Y.shape[1])), "cholesky", 0
+    sol, solver, discarded = _spd_solve(P, np.column_stack([r[1:], e]), "kernel matrix")
+    u, w = sol[:, :-1], sol[:, -1]
+    z1 = (r[0] + e @ u) / (n - t * b11 - t * (e @ w))
+    z2 = u + t * np.outer(w, z1)
+    beta = _householder(v0, np.vstack([t * z1[None, :], z2]))
+    return -math.sqrt(n) * z1, beta, solver, discarded
+
+
+# =========================================================================== outputs
+def _normalize(f: np.ndarray) -> np.ndarray:
+    """f / N with N = sum_c f_c if positive, else max_c |f_c| (see the module docstring)."""
+    total = f.sum(axis=1)
+    scale = np.where(total > 0, total, np.max(np.abs(f), axis=1))
+    scale = np.where(scale > 0, scale, 1.0)
+    return f / scale[:, None]
+
+
+def _simplex_projection(D: np.ndarray) -> np.ndarray:
+    """Euclidean projection of every row onto the probability simplex."""
+    u = -np.sort(-D, axis=1)
+    css = np.cumsum(u, axis=1) - 1.0
+    k = np.arange(1, D.shape[1] + 1)
+    rho = np.count_nonzero(u - css / k > 0, axis=1)
+    tau = css[np.arange(D.shape[0]), rho - 1] / rho
+    return np.maximum(D - tau[:, None], 0.0)
+
+
+# =========================================================================== fast table
+class _LimitTable:
+    """Piecewise cubic table of a kernel k(xi), |xi| < 1 - NEAR_GAP, for the fused pass.
+
+    Cells are evenly spaced in the bits of d = 1 - |xi| (so logarithmically in d, 256 per
+    octave), one set of cells for xi >= 0 and one for xi < 0; in each cell the value is a
+    cubic in the cell's linear coordinate, interpolating the engine's values at four
+    Chebyshev points. ``usable`` is False if the values span too wide a range for a linear
+    sum or the interpolation error exceeds 1e-9 relative to the cell's largest value.
+    """
+
+    NODES = np.array([0.0, 0.25, 0.75, 1.0])
+
+    def __init__(self, log_weight):
+        cells = np.arange(_NCELL)
+        octave = cells // _PER_OCTAVE + _LOW_EXPONENT
+        start = np.ldexp(1.0 + (cells % _PER_OCTAVE) / _PER_OCTAVE, octave)
+        width = np.ldexp(1.0 / _PER_OCTAVE, octave)
+        V = np.vander(self.NODES, 4, increasing=True)
+        coefs, self.error, self.usable = [], 0.0, True
+        checks = np.array([0.125, 0.5, 0.9])
+        for side in (1.0, -1.0):
+            gap = start[:, None] + width[:, None] * np.concatenate([self.NODES, checks])
+            values = self._values(log_weight, side, gap)
+            if values is None:
+                self.usable = False
+                return
+            c = np.linalg.solve(V, values[:, :4].T).T  # (cells, 4)
+            approx = np.polynomial.polynomial.polyval(checks, c.T, tensor=True)
+            scale = np.max(np.abs(values), axis=1, keepdims=True)
+            scale[scale == 0] = 1.0
+            self.error = max(self.error, float(np.max(np.abs(approx - values[:, 4:]) / scale)))
+            coefs.append(c)
+        c = np.vstack(coefs)
+        self.c0, self.c1, self.c2, self.c3 = (np.ascontiguousarray(c[:, k]) for k in range(4))
+        self.usable = self.error < 1e-9
+
+    @staticmethod
+    def _values(log_weight, side, gap):
+        gap = np.minimum(gap, 1.0)
+        xi = side * (1.0 - gap)
+        delta = gap if side > 0 else 2.0 - gap
+        eps = 2.0 - gap if side > 0 else gap
+        with np.errstate(all="ignore"):
+            sign, logabs = log_weight(xi, delta, eps)
+        if not np.all(np.isfinite(logabs[sign != 0])) or np.max(logabs, initial=-np.inf) > 600:
+            return None
+        with np.errstate(under="ignore"):
+            return sign * np.exp(logabs)
+
+
+# =========================================================================== rules
+class _Weights:
+    """A depth-infinity vote rule: f_c(x) = sum_{j in c} s_j w_j(x), weights in log form.
+
+    ``log_weight(xi, delta, eps) -> (sign, log|w|)``; an infinite log-weight (x equal to a
+    training point, or antipodal to one for an odd or even singular kernel) is decisive:
+    the output is then the mean of s_j e_{y_j} over those points, computed exactly.
+    """
+
+    def __init__(self, log_weight, parity: int, table_key):
+        self.log_weight = log_weight
+        self.parity = parity
+        self.table_key = table_key
+
+    def _safe_log_weight(self, xi, delta, eps):
+        """The engine's log-weights, with exactly antipodal pairs (eps = 0) handled here."""
+        anti = eps == 0
+        if not np.any(anti):
+            return self.log_weight(xi, delta, eps)
+        eps_safe = np.where(anti, 1e-300, eps)
+        sign, logabs = self.log_weight(np.where(anti, -1.0 + 1e-300, xi), delta, eps_safe)
+        if self.parity != 0:
+            sign = np.where(anti, float(self.parity), sign)
+            logabs = np.where(anti, np.inf, logabs)
+        return sign, logabs
+
+    # ------------------------------------------------------------------ numpy path
+    def outputs_numpy(self, Q, X, XtT, seg):
+        xi, delta, eps = _geometry(Q, X, XtT)
+        sign, logabs = self._safe_log_weight(xi, delta, eps)
+        del xi, delta, eps
+        return _combine_dense(sign, logabs, seg)
+
+    # ------------------------------------------------------------------ fused path
+    def outputs_fast(self, Q, X, XtT, seg, table, jit):
+        m = Q.shape[0]
+        n_classes = seg.size - 1
+        acc = np.zeros((m, n_classes))
+        count = np.zeros(m, dtype=np.int64)
+        Q = np.ascontiguousarray(Q)
+        with _JIT_LOCK:
+            jit["vote"](Q, XtT, seg, table.c0, table.c1, table.c2, table.c3, NEAR_GAP, acc, count)
+        rows = np.flatnonzero(count)
+        if rows.size == 0:
+            return acc
+        offsets = np.concatenate([[0], np.cumsum(count[rows])])
+        cols = np.empty(int(offsets[-1]), dtype=np.int64)
+        with _JIT_LOCK:
+            jit["near"](Q, XtT, rows, offsets[:-1].copy(), NEAR_GAP, cols)
+        pair_rows = np.repeat(rows, count[rows])
+        delta, eps = _pair_gaps(Q[pair_rows], X[cols])
+        xi = np.where(delta <= eps, 1.0 - delta, eps - 1.0)
+        sign, logabs = self._safe_log_weight(xi, delta, eps)
+        codes = np.searchsorted(seg, cols, side="right") - 1
+        return _combine_near(acc, rows, count[rows], sign, logabs, codes)
+
+
+def _combine_dense(sign, logabs, seg):
+    """Outputs from dense (sign, log|w|) blocks, rescaled per row by the largest weight."""
+    n_classes = seg.size - 1
+    infinite = np.isposinf(logabs)
+    hit = np.any(infinite, axis=1)
+    finite_log = np.where(infinite, -np.inf, logabs)
+    top = np.max(finite_log, axis=1, initial=-np.inf)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(under="ignore"):
+        W = sign * np.exp(finite_log - top[:, None])
+    f = _segment_sums(W, seg)
+    if np.any(hit):
+        Wi = np.where(infinite[hit], sign[hit], 0.0)
+        g = _segment_sums(Wi, seg)
+        f[hit] = g / np.maximum(np.count_nonzero(infinite[hit], axis=1), 1)[:, None]
+    del n_classes
+    return f
+
+
+def _combine_near(acc, rows, counts, sign, logabs, codes):
+    """Add exactly computed near-pair weights (log form) to the table sums of their rows."""
+    f = acc
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for r, row in enumerate(rows):
+        sl = slice(starts[r], starts[r + 1])
+        s, a, c = sign[sl], logabs[sl], codes[sl]
+        inf = np.isposinf(a)
+        if np.any(inf):
+            out = np.zeros(f.shape[1])
+            np.add.at(out, c[inf], s[inf])
+            f[row] = out / np.count_nonzero(inf)
+            continue
+        top = max(0.0, float(np.max(a)))
+        out = f[row] * math.exp(-top)
+        np.add.at(out, c, s * np.exp(a - top))
+        f[row] = out
+    return f
+
+
+# =========================================================================== projection
+class SphereProjection(TransformerMixin, BaseEstimator):
+    """Map rows onto the unit sphere: standardize, append a bias coordinate, normalize.
+
+    ``x -> z / ||z||`` with ``z = ((x - mean) / std, bias)``. The bias coordinate keeps
+    the map injective up to the standardization (x and 2x stay different points) and
+    makes zero rows harmless: a row equal to the training mean maps to the pole
+    ``(0, ..., 0, 1)``. With ``bias=0`` no coordinate is appended and an all-zero row maps
+    to the first basis vector.
+
+    Parameters
+    ----------
+    standardize : bool, default=True
+        Center and scale every feature with a :class:`~sklearn.preprocessing.StandardScaler`
+        fitted on the training data (constant features are only centered).
+    bias : float, default=1.0
+        Value of the appended coordinate (in standardized units); 0 appends nothing.
+
+    Attributes
+    ----------
+    scaler_ : StandardScaler or None
+    n_features_in_ : int
+    n_features_out_ : int
+    """
+
+    def __init__(self, standardize=True, bias=1.0):
+        self.standardize = standardize
+        self.bias = bias
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64)
+        bias = self._check_bias()
+        self.scaler_ = StandardScaler().fit(X) if self.standardize else None
+        self.n_features_out_ = X.shape[1] + (1 if bias > 0 else 0)
+        return self
+
+    def _check_bias(self) -> float:
+        if isinstance(self.bias, bool) or not isinstance(self.bias, numbers.Real):
+            raise ValueError(f"bias must be a non-negative real number, got {self.bias!r}")
+        if not (math.isfinite(self.bias) and self.bias >= 0):
+            raise ValueError(f"bias must be a non-negative finite number, got {self.bias!r}")
+        return float(self.bias)
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._project(X)
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        Z = self.scaler_.transform(X) if self.scaler_ is not None else np.array(X, dtype=float)
+        bias = float(self.bias)
+        if bias > 0:
+            Z = np.hstack([Z, np.full((Z.shape[0], 1), bias)])
+        return _normalize_rows(Z)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        if float(self.bias) > 0:
+            names = np.concatenate([names, np.array(["bias"], dtype=object)])
+        return np.asarray(names, dtype=object)
+
+
+def _normalize_rows(Z: np.ndarray) -> np.ndarray:
+    """Rows divided by their norms (overflow-safe); zero rows become e_1."""
+    Z = np.array(Z, dtype=float)
+    big = np.max(np.abs(Z), axis=1, initial=0.0)
+    zero = big == 0
+    big[zero] = 1.0
+    Z /= big[:, None]
+    norms = np.sqrt(np.einsum("ij,ij->i", Z, Z))
+    norms[zero] = 1.0
+    Z /= norms[:, None]
+    if np.any(zero) and Z.shape[1]:
+        Z[zero] = 0.0
+        Z[zero, 0] = 1.0
+    return Z
+
+
+# =========================================================================== base class
+def _is_dask_array(X) -> bool:
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks")
+
+
+class _SphereClassifier(ClassifierMixin, BaseEstimator):
+    """Shared machinery: projection, label coding, blocked prediction, Dask dispatch."""
+
+    # ------------------------------------------------------------------ fitting helpers
+    def _fit_common(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data; "
+                f"got only one class: {classes[0]!r}"
+            )
+        projection = self.projection
+        if isinstance(projection, str):
+            if projection != "auto":
+                raise ValueError(f"projection must be 'auto', None or a transformer, got "
+                                 f"{projection!r}")
+            self.projection_ = SphereProjection().fit(X)
+        elif projection is None:
+            self.projection_ = None
+        elif hasattr(projection, "fit") and hasattr(projection, "transform"):
+            self.projection_ = clone(projection).fit(X)
+        else:
+            raise ValueError(f"projection must be 'auto', None or a transformer, got "
+                             f"{projection!r}")
+        Xs = self._to_sphere(X)
+        order = np.argsort(codes, kind="stable")
+        self.classes_ = classes
+        self.X_fit_ = np.ascontiguousarray(Xs[order])
+        self.y_fit_ = codes[order]
+        self._seg = np.searchsorted(self.y_fit_, np.arange(classes.size + 1)).astype(np.int64)
+        self._cache = {}
+        return Xs
+
+    def _to_sphere(self, X: np.ndarray) -> np.ndarray:
+        if self.projection_ is not None:
+            Z = np.asarray(self.projection_.transform(X), dtype=float)
+            if Z.ndim != 2:
+                raise ValueError("the projection must return a 2-d array")
+            return _normalize_rows(Z)
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+        bad = np.abs(norms - 1) > 1e-6
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"projection=None means the rows are unit vectors, but row {i} has norm "
+                f"{norms[i]:.6g}; use projection='auto' (SphereProjection)"
+            )
+        return X / norms[:, None]
+
+    def _onehot(self) -> np.ndarray:
+        Y = np.zeros((self.y_fit_.size, self.classes_.size))
+        Y[np.arange(self.y_fit_.size), self.y_fit_] = 1.0
+        return Y
+
+    def _train_T(self) -> np.ndarray:
+        XtT = self._cache.get("XtT")
+        if XtT is None:
+            XtT = self._cache["XtT"] = np.ascontiguousarray(self.X_fit_.T)
+        return XtT
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        if "_cache" in state:  # rebuilt on demand (it may hold unpicklable engine objects)
+            state["_cache"] = {}
+        return state
+
+    def _shipping_state(self):
+        """Lookup tables and engine objects that predictions use, for a Dask worker.
+
+        Engine tables are computed with LAPACK, whose last bits depend on the number of
+        BLAS threads; shipping the ones in use (instead of rebuilding them on the worker)
+        keeps worker predictions bitwise equal to in-memory ones. See
+        :mod:`infdepth.distributed`.
+        """
+        check_is_fitted(self)
+        self._outputs_block(self.X_fit_[:2])  # builds everything prediction needs
+        tables = {k: v for k, v in self._cache.items() if isinstance(k, tuple)}
+        act = self._activation() if hasattr(self, "_activation") else None
+        return tables, act, (dict(act._cache) if act is not None else None)
+
+    def _install_shipped_state(self, state) -> None:
+        tables, act, act_cache = state
+        self._cache = dict(tables)
+        if act is not None:
+            act._cache.update(act_cache)
+            self._cache["activation"] = act
+
+    # ------------------------------------------------------------------ prediction
+    def _validated_sphere(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._to_sphere(X)
+
+    def _outputs(self, X) -> np.ndarray:
+        """Raw outputs f (n_samples, n_classes), up to a positive factor per row."""
+        Q = self._validated_sphere(X)
+        n = self.X_fit_.shape[0]
+        out = np.empty((Q.shape[0], self.classes_.size))
+        with _quiet():
+            for rows in gen_batches(Q.shape[0], self._block_rows(n)):
+                out[rows] = self._outputs_block(Q[rows])
+        return out
+
+    def _block_rows(self, n_train: int) -> int:
+        return _row_block(n_train)
+
+    def decision_function(self, X):
+        """Normalized outputs D(x) (see the module docstring); 1-d for two classes."""
+        if _is_dask_array(X):
+            from .distributed import dask_method
+
+            return dask_method(self, X, "decision_function")
+        D = _normalize(self._outputs(X))
+        return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
+
+    def predict_proba(self, X):
+        """Class probabilities: D(x) projected onto the simplex (see the module docstring)."""
+        if _is_dask_array(X):
+            from .distributed import dask_method
+
+            return dask_method(self, X, "predict_proba")
+        return _simplex_projection(_normalize(self._outputs(X)))
+
+    def predict(self, X):
+        """Class labels: argmax of the outputs."""
+        if _is_dask_array(X):
+            from .distributed import dask_method
+
+            return dask_method(self, X, "predict")
+        D = _normalize(self._outputs(X))
+        return self.classes_[np.argmax(D, axis=1)]
+
+    # ------------------------------------------------------------------ vote rules
+    def _vote_outputs(self, Q, weights: _Weights):
+        jit = _kernels()
+        if jit is not None and self.X_fit_.shape[0] >= FAST_MIN_TRAIN:
+            table = self._cache.get(("table", weights.table_key))
+            if table is None:
+                table = self._cache[("table", weights.table_key)] = _LimitTable(
+                    weights._safe_log_weight
+                )
+            if table.usable:
+                return weights.outputs_fast(Q, self.X_fit_, self._train_T(), self._seg,
+                                            table, jit)
+        return weights.outputs_numpy(Q, self.X_fit_, self._train_T(), self._seg)
+
+
+# =========================================================================== the network
+class InfiniteNetworkClassifier(_SphereClassifier):
+    """The classifier of an infinitely wide network of any depth, trained on squared loss.
+
+    At finite depth L the trained network predicts ``f(x) = k(x)^T (K + ridge I)^{-1} Y``
+    with k the normalized depth-L NNGP or NTK of :mod:`infdepth.kernels`, Y the one-hot
+    labels; the class is ``argmax_c f_c(x)``. At ``depth=math.inf`` the limiting rule of
+    THEORY.md section 4 is applied directly, chosen by the dynamics of the dual activation
+    (:func:`infdepth.dynamics.find_attractor`):
+
+    ============================  ===================================================
+    dual's attractor              rule at depth infinity
+    ============================  ===================================================
+    0, 0 < dual'(0) < 1           singular kernel rule ``sum_i e_{y_i} h(<x, x_i>)``,
+                                  h the Koenigs function (log-domain weights)
+    0, dual'(0) = 0               1-nearest neighbour (antipodal points count as
+                                  neighbours for even duals, with the opposite label
+                                  for odd duals)
+    interior point, or 1 with     majority vote (the Gram matrix tends to a multiple
+    dual'(1) = 1 (ReLU)           of J plus a multiple of I)
+    1 with dual'(1) < 1           interpolation with psi = lim (1 - k) / dual'(1)^L,
+    (softplus)                    a conditionally negative definite kernel, plus a
+                                  constant (majority vote if ridge > 0)
+    dual = xi (linear)            linear-kernel interpolation (depth does not matter)
+    ============================  ===================================================
+
+    The singular, nearest-neighbour and majority rules need no linear solve: fit is O(n)
+    and prediction is one pass over the test x training inner products (the majority rule
+    needs none: only exact coincidences are looked up). A test point equal to training
+    points (after projection) gets the mean of their one-hot labels exactly, as the limit
+    of the interpolating network does.
+
+    Parameters
+    ----------
+    activation : str or Activation, default="relu"
+        A built-in name (``infdepth.BUILTIN_ACTIVATIONS``) or an :class:`~infdepth.Activation`.
+    kernel : {"ntk", "nngp"}, default="ntk"
+        Neural tangent kernel (all layers trained) or NNGP (last layer only).
+    depth : int or math.inf, default=3
+        Number of hidden layers L.
+    ridge : float, default=0.0
+        Ridge added to the diagonal of the normalized Gram matrix (k(x, x) = 1); 0 is
+        interpolation (the network trained to zero loss).
+    projection : "auto", None or transformer, default="auto"
+        "auto" fits a :class:`SphereProjection`; None means the rows are already unit
+        vectors (checked to 1e-6 and renormalized); a transformer is cloned, fitted, and
+        its output normalized.
+    activation_params : dict or None, default=None
+        Parameters for a built-in activation, e.g. ``{"a": 2.676}`` for "sine_family".
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray, only when X has feature names
+    projection_ : fitted transformer or None
+    X_fit_ : ndarray (n_samples, n_dims)
+        Training points on the sphere, sorted by class.
+    y_fit_ : ndarray of int
+        Class indices of ``X_fit_``.
+    attractor_ : str
+        Kind of the dual's attracting fixed point (see the table).
+    rule_ : str
+        "interpolation", "complement", "singular", "nearest_neighbour", "majority" or "psi".
+    dual_coef_ : ndarray (n_samples, n_classes) or None
+        Interpolation coefficients (finite depth, and the psi rule).
+    intercept_ : ndarray (n_classes,) or None
+        Constant term of the complement-coordinate and psi interpolants.
+    solver_ : str or None
+        "cholesky" or "eigh" (the pseudo-inverse fallback), None for the direct rules.
+    n_discarded_ : int
+        Eigen-directions dropped by the fallback (0 with Cholesky).
+
+    Examples
+    --------
+    >>> import math
+    >>> from sklearn.datasets import load_iris
+    >>> from infdepth.estimators import InfiniteNetworkClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = InfiniteNetworkClassifier("erf", kernel="nngp", depth=math.inf).fit(X, y)
+    >>> clf.rule_
+    'singular'
+    >>> float(clf.score(X, y))
+    1.0
+    """
+
+    def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
+                 activation_params=None):
+        self.activation = activation
+        self.kernel = kernel
+        self.depth = depth
+        self.ridge = ridge
+        self.projection = projection
+        self.activation_params = activation_params
+
+    # ------------------------------------------------------------------ parameters
+    def _activation(self) -> Activation:
+        shipped = getattr(self, "_cache", {}).get("activation")
+        if shipped is not None:  # installed by infdepth.distributed on a worker
+            return shipped
+        params = self.activation_params or {}
+        if isinstance(self.activation, Activation):
+            if params:
+                raise ValueError("activation_params cannot be used with an Activation instance")
+            return self.activation
+        if not isinstance(self.activation, str):
+            raise ValueError(f"activation must be a name or an infdepth.Activation, got "
+                             f"{self.activation!r}")
+        return _activation(self.activation, **params)
+
+    def _check_params(self):
+        if self.kernel not in ("ntk", "nngp"):
+            raise ValueError(f"kernel must be 'ntk' or 'nngp', got {self.kernel!r}")
+        depth = check_depth(self.depth)
+        ridge = self.ridge
+        if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not (
+            math.isfinite(ridge) and ridge >= 0
+        ):
+            raise ValueError(f"ridge must be a non-negative finite number, got {ridge!r}")
+        return self._activation(), depth, float(ridge)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Fit on X (n_samples, n_features) and labels y of any type (at least 2 classes)."""
+        with _quiet():
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
+        act, depth, ridge = self._check_params()
+        self._fit_common(X, y)
+        attractor = find_attractor(act.dual_function)
+        self.attractor_ = attractor.kind
+        self.dual_coef_ = self.intercept_ = self.solver_ = None
+        self.n_discarded_ = 0
+        self._log_scale = 0.0
+        self._ridge = ridge
+        kind = attractor.kind
+        if kind == "identity":
+            depth = min(depth, 1)  # the kernel is xi at every depth
+        if depth == math.inf:
+            if kind == "zero":
+                self.rule_ = "singular"
+            elif kind == "superattracting_zero":
+                self.rule_ = "nearest_neighbour"
+            elif kind in ("interior", "parabolic") or (kind == "one" and ridge > 0):
+                self.rule_ = "majority"
+            else:  # "one"
+                self.rule_ = "psi"
+                self._fit_complement(kernel_function(act, self.kernel, math.inf), 0.0,
+                                     infinite=True)
+            return self
+        fn = kernel_function(act, self.kernel, depth)
+        if kind in ("one", "parabolic"):
+            self.rule_ = "complement"
+            self._fit_complement(fn, ridge, infinite=False)
+        else:
+            self.rule_ = "interpolation"
+            self._fit_interpolation(fn, ridge)
+        return self
+
+    def _train_pairs(self):
+        X = self.X_fit_
+        return _geometry(X, X, self._train_T())
+
+    def _fit_interpolation(self, fn, ridge):
+        sign, logabs = fn.log(*self._train_pairs())
+        with np.errstate(under="ignore"):
+            K = sign * np.exp(logabs)
+        K = (K + K.T) / 2
+        K[np.diag_indices_from(K)] += ridge
+        self.dual_coef_, self.solver_, self.n_discarded_ = _spd_solve(
+            K, self._onehot(), f"depth-{self.depth} {self.kernel.upper()} Gram matrix"
+        )
+
+    def _fit_complement(self, fn, ridge, infinite):
+        log_e = fn.log_complement(*self._train_pairs())
+        log_e = np.minimum(log_e, log_e.T)  # symmetric; exact zeros on the diagonal
+        np.fill_diagonal(log_e, -np.inf)
+        top = float(np.max(log_e))
+        if ridge > 0:
+            top = max(top, math.log(ridge))
+        if not np.isfinite(top):  # every training point is the same point
+            top = 0.0
+        with np.errstate(under="ignore"):
+            E = np.exp(log_e - top)
+        if ridge > 0:
+            E[np.diag_indices_from(E)] -= math.exp(math.log(ridge) - top)
+        t = 0.0 if infinite else math.exp(top)
+        c0, beta, self.solver_, self.n_discarded_ = _complement_solve(E, self._onehot(), t)
+        self._log_scale = top
+        self.intercept_, self.dual_coef_ = c0, beta
+
+    # ------------------------------------------------------------------ predict
+    def _function(self, depth=None):
+        depth = check_depth(self.depth) if depth is None else depth
+        if self.attractor_ == "identity":
+            depth = min(depth, 1)
+        return kernel_function(self._activation(), self.kernel, depth)
+
+    def _block_rows(self, n_train):
+        if self.rule_ == "majority":
+            return 1 << 16
+        if self.rule_ in ("singular",) and _kernels() is not None and n_train >= FAST_MIN_TRAIN:
+            return 4096
+        return _row_block(n_train)
+
+    def _outputs_block(self, Q):
+        rule = self.rule_
+        if rule == "majority":
+            return self._majority(Q)
+        if rule == "singular":
+            fn = self._function(math.inf)
+            weights = _Weights(fn.log, self._activation().dual_function.parity,
+                               ("h", self.kernel))
+            return self._vote_outputs(Q, weights)
+        if rule == "nearest_neighbour":
+            return self._nearest(Q)
+        xi, delta, eps = _geometry(Q, self.X_fit_, self._train_T())
+        if rule == "interpolation":
+            fn = self._function()
+            sign, logabs = fn.log(xi, delta, eps)
+            top = np.max(logabs, axis=1, initial=-np.inf)
+            dead = ~np.isfinite(top)
+            top = np.where(dead, 0.0, top)
+            with np.errstate(under="ignore"):
+                W = sign * np.exp(logabs - top[:, None])
+            f = _class_sums(W, self.dual_coef_)
+            if np.any(dead) and self.attractor_ == "superattracting_zero":
+                # every kernel value underflows even in log form: the network is at its
+                # depth-infinity limit to all representable precision
+                f[dead] = self._nearest(Q[dead])
+            return f
+        fn = self._function(math.inf if rule == "psi" else None)
+        with np.errstate(under="ignore"):
+            e = np.exp(fn.log_complement(xi, delta, eps) - self._log_scale)
+        f = self.intercept_[None, :] - _class_sums(e, self.dual_coef_)
+        if rule == "psi":  # exact coincidences: the interpolated labels, exactly
+            hit = delta == 0
+            if self._activation().dual_function.parity == 1:
+                hit |= eps == 0
+            rows = np.flatnonzero(np.any(hit, axis=1))
+            if rows.size:
+                f[rows] = _segment_sums(hit[rows].astype(float), self._seg) / np.count_nonzero(
+                    hit[rows], axis=1)[:, None]
+        return f
+
+    def _nearest(self, Q):
+        """1-NN (depth-infinity limit for dual(0) = dual'(0) = 0), ties averaged."""
+        parity = self._activation().dual_function.parity
+        xi, delta, eps = _geometry(Q, self.X_fit_, self._train_T())
+        if parity == 0:
+            dist, sign = delta, np.ones_like(delta)
+        else:
+            dist = np.minimum(delta, eps)
+            sign = np.where((eps < delta) & (parity == -1), -1.0, 1.0)
+        best = np.min(dist, axis=1, keepdims=True)
+        tie = dist == best
+        f = _segment_sums(np.where(tie, sign, 0.0), self._seg)
+        return f / np.count_nonzero(tie, axis=1)[:, None]
+
+    def _majority(self, Q):
+        counts = np.diff(self._seg).astype(float)
+        f = np.tile(counts / counts.sum(), (Q.shape[0], 1))
+        if self._ridge > 0:  # see the class docstring: no exact-coincidence exception
+            return f
+        table = self._cache.get("rows")
+        if table is None:
+            table = self._cache["rows"] = {}
+            for j, row in enumerate(self.X_fit_ + 0.0):  # + 0.0 merges -0.0 with 0.0
+                table.setdefault(row.tobytes(), []).append(j)
+        parity = self._activation().dual_function.parity
+        for i, q in enumerate(Q + 0.0):
+            hits = [(j, 1.0) for j in table.get(q.tobytes(), ())]
+            if parity != 0:
+                hits += [(j, float(parity)) for j in table.get((-q + 0.0).tobytes(), ())]
+            if hits:
+                out = np.zeros(self.classes_.size)
+                for j, s in hits:
+                    out[self.y_fit_[j]] += s
+                f[i] = out / len(hits)
+        return f
+
+
+# =========================================================================== Hilbert rule
+class SingularKernelClassifier(_SphereClassifier):
+    """The Hilbert kernel rule: weights ``||x - x_i||^(-alpha)`` on the sphere.
+
+    ``predict`` takes the class with the largest total weight; ``predict_proba`` is the
+    normalized weight of each class, ``sum_{i in c} w_i / sum_i w_i``, computed in the log
+    domain (no overflow for any alpha). A test point equal to training points gets the
+    mean of their one-hot labels (the weight is infinite there), computed exactly. With
+    ``alpha`` equal to the dimension of the data's support the rule is consistent
+    (Devroye, Györfi, Krzyżak 1998), the limit of suitably designed infinitely deep
+    networks (THEORY.md section 5).
+
+    Parameters
+    ----------
+    alpha : float or "auto", default="auto"
+        The exponent. "auto" uses the intrinsic dimension of the training data on the
+        sphere estimated by scikit-dimension's TwoNN (``pip install scikit-dimension``),
+        on at most ``max_id_samples`` distinct points.
+    projection : "auto", None or transformer, default="auto"
+        As for :class:`InfiniteNetworkClassifier`.
+    max_id_samples : int, default=5000
+    random_state : int, RandomState or None, default=None
+        Subsampling for the intrinsic-dimension estimate.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The exponent used.
+    intrinsic_dimension_ : float or None
+        The TwoNN estimate when ``alpha="auto"``.
+    classes_, n_features_in_, projection_, X_fit_, y_fit_ : as for
+        :class:`InfiniteNetworkClassifier`.
+    """
+
+    def __init__(self, alpha="auto", projection="auto", max_id_samples=5000, random_state=None):
+        self.alpha = alpha
+        self.projection = projection
+        self.max_id_samples = max_id_samples
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Store the training set and choose alpha."""
+        alpha = self.alpha
+        if isinstance(alpha, str):
+            if alpha != "auto":
+                raise ValueError(f"alpha must be a positive number or 'auto', got {alpha!r}")
+        elif isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (
+            math.isfinite(alpha) and alpha > 0
+        ):
+            raise ValueError(f"alpha must be a positive finite number or 'auto', got {alpha!r}")
+        self._fit_common(X, y)
+        self.intrinsic_dimension_ = None
+        if alpha == "auto":
+            self.intrinsic_dimension_ = _intrinsic_dimension(
+                self.X_fit_, self.max_id_samples, self.random_state
+            )
+            alpha = self.intrinsic_dimension_
+        self.alpha_ = float(alpha)
+        self.rule_ = "hilbert"
+        return self
+
+    def _block_rows(self, n_train):
+        if _kernels() is not None and n_train >= FAST_MIN_TRAIN:
+            return 4096
+        return _row_block(n_train)
+
+    def _outputs_block(self, Q):
+        half = self.alpha_ / 2
+
+        def log_weight(xi, delta, eps):
+            with np.errstate(divide="ignore"):
+                return np.ones_like(delta), -half * np.log(2.0 * delta)
+
+        return self._vote_outputs(Q, _Weights(log_weight, 0, ("hilbert", self.alpha_)))
+
+
+def _intrinsic_dimension(X, max_samples, random_state) -> float:
+    try:
+        import skdim
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ImportError(
+            "alpha='auto' estimates the intrinsic dimension with scikit-dimension: "
+            "pip install scikit-dimension (or infdepth[dimension]), or give alpha explicitly"
+        ) from exc
+    from sklearn.utils import check_random_state
+
+    points = np.unique(X, axis=0)
+    if isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Integral) or (
+        max_samples < 3
+    ):
+        raise ValueError(f"max_id_samples must be an integer >= 3, got {max_samples!r}")
+    if points.shape[0] > max_samples:
+        rng = check_random_state(random_state)
+        points = points[rng.choice(points.shape[0], max_samples, replace=False)]
+    fallback = float(max(X.shape[1] - 1, 1))
+    if points.shape[0] < 3:
+        return fallback
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            dim = float(skdim.id.TwoNN().fit(points).dimension_)
+        except Exception:  # noqa: BLE001 - degenerate samples: fall back below
+            dim = float("nan")
+    if not (math.isfinite(dim) and dim > 0):
+        return fallback
+    return dim
