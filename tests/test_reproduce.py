@@ -1,0 +1,159 @@
+"""Tests for ``infdepth reproduce`` (infdepth.reproduce): its core on tiny sizes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from infdepth import reproduce
+from infdepth.reproduce import QUICK, Sizes, fit_slope, sizes_for
+
+TINY = Sizes(
+    dimensions=(2, 3),
+    n_train=400,
+    n_test=1000,
+    finite_depths=(20,),
+    finite_n_train=250,
+    consistency_dimensions=(2,),
+    consistency_ns=(40, 160, 640),
+    consistency_seeds=3,
+    consistency_n_test=1500,
+    consistency_solve_cap=160,
+    consistency_relu_depth=20,
+    regression_dimension=3,
+    regression_n_train=150,
+    regression_n_test=300,
+    regression_depths=(1, 3, 30, 1000),
+    regression_seeds=1,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    summary = reproduce.run(out, sizes=TINY, seed=0, progress=False, verbose=False,
+                            sections=("synthetic", "consistency", "depth"))
+    return out, summary
+
+
+def _number(text: str) -> float:
+    return float(text)
+
+
+def test_outputs_exist_and_contain_numbers(tiny_run):
+    out, summary = tiny_run
+    for name in ("summary.json", "summary.md", "synthetic.csv", "synthetic.json",
+                 "synthetic.png", "consistency.csv", "consistency_runs.csv", "consistency.png",
+                 "depth.csv", "depth.png"):
+        path = out / name
+        assert path.exists() and path.stat().st_size > 0, name
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["meta"]["sizes"]["n_train"] == TINY.n_train
+    for section in ("synthetic", "consistency", "depth"):
+        assert "skipped" not in on_disk[section] and "error" not in on_disk[section], section
+    rows = list(csv.DictReader((out / "synthetic.csv").open()))
+    # Bayes, majority, 1-NN, Hilbert + 6 activations x (1 finite depth + inf), per dimension
+    assert len(rows) == len(TINY.dimensions) * (4 + 6 * 2)
+    for row in rows:
+        assert row["error"] == "", (row["method"], row["error"])
+        acc = _number(row["accuracy"])
+        assert 0.0 <= acc <= 1.0 and math.isfinite(_number(row["excess_error"]))
+    means = list(csv.DictReader((out / "consistency.csv").open()))
+    assert means and all(math.isfinite(_number(r["mean_excess_error"])) for r in means)
+    depth = list(csv.DictReader((out / "depth.csv").open()))
+    assert len(depth) == len(TINY.regression_depths) * len(reproduce.DEPTH_RIDGES)
+    assert all(math.isfinite(_number(r["mse_posterior"])) for r in depth)
+    assert "| d |" in (out / "summary.md").read_text()
+    assert (out / "synthetic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bayes_beats_everything_up_to_sampling_error(tiny_run):
+    _, summary = tiny_run
+    rows = summary["synthetic"]["rows"]
+    for d in TINY.dimensions:
+        per = [r for r in rows if r["dimension"] == d]
+        bayes = next(r for r in per if r["method"] == "Bayes (exact)")["accuracy"]
+        for r in per:
+            # the accuracies differ only where the predictions differ from Bayes's
+            sd = math.sqrt(max(r["disagreement"], 1 / TINY.n_test) / TINY.n_test)
+            assert r["accuracy"] <= bayes + 4 * sd, (d, r["method"], r["accuracy"], bayes)
+            assert r["excess_error"] >= 0
+
+
+def test_designed_activation_at_depth_inf_is_close_to_bayes_on_d2(tiny_run):
+    _, summary = tiny_run
+    head = summary["headline"]["bayes_vs_designed"]["2"]
+    rows = [r for r in summary["synthetic"]["rows"] if r["dimension"] == 2]
+    majority = next(r for r in rows if r["method"] == "majority vote")
+    # 400 training points: the Hilbert-type rule is already far closer to Bayes than the
+    # trivial rule (excess ~0.16) and than 1-NN (~0.09 at this size)
+    assert head["designed_depth_inf_excess_error"] < 0.06
+    assert head["bayes_accuracy"] - head["designed_depth_inf_accuracy"] < 0.07
+    assert majority["excess_error"] > 2 * head["designed_depth_inf_excess_error"]
+
+
+def test_consistency_slopes_are_negative(tiny_run):
+    _, summary = tiny_run
+    slopes = summary["consistency"]["slopes"]["2"]
+    designed = next(v for k, v in slopes.items() if k.startswith("designed"))
+    hilbert = next(v for k, v in slopes.items() if k.startswith("Hilbert"))
+    assert designed < 0 and hilbert < 0
+    assert summary["headline"]["consistency_slopes"]["2"] == slopes
+
+
+def test_depth_section_regression_error_grows(tiny_run):
+    _, summary = tiny_run
+    main = [m for m in summary["depth"]["means"] if m["ridge"] == reproduce.DEPTH_MAIN_RIDGE]
+    shallow, deep = main[0], main[-1]
+    assert deep["mse_smooth"] > 10 * shallow["mse_smooth"]
+    # deep networks output ~0 off the training points: MSE of the zero function
+    zero = summary["depth"]["limit"][0]["mse_smooth_zero_output"]
+    assert deep["mse_smooth"] == pytest.approx(zero, rel=1e-6)
+    assert deep["max_abs_output"] < 1e-100
+    # the sign is still a good classifier
+    assert deep["accuracy"] > 0.8
+
+
+def test_fit_slope():
+    n = np.array([1e2, 1e3, 1e4])
+    assert fit_slope(n, 3 * n**-0.5) == pytest.approx(-0.5)
+    assert math.isnan(fit_slope(n, [0.0, 0.0, 1.0]))
+
+
+def test_sizes_presets_and_scaling():
+    assert sizes_for(quick=True) == QUICK
+    small = sizes_for(quick=False, scale=0.01)
+    assert small.n_train == 100 and small.consistency_ns[0] >= 20
+    assert sizes_for(quick=True, n_train=123).n_train == 123
+    with pytest.raises(ValueError, match="unknown size"):
+        sizes_for(bogus=1)
+    with pytest.raises(ValueError, match="scale"):
+        QUICK.scaled(0)
+    with pytest.raises(ValueError, match="unknown sections"):
+        reproduce.run("unused", sections=("nope",))
+
+
+def test_cli_arguments_mount_on_a_subparser():
+    parser = argparse.ArgumentParser(prog="infdepth")
+    sub = parser.add_subparsers(dest="command")
+    reproduce.add_arguments(sub.add_parser("reproduce"))
+    args = parser.parse_args(["reproduce", "--quick", "--output", "x", "--seed", "3"])
+    assert args.quick and args.output == "x" and args.seed == 3
+    assert args.func is reproduce.run_from_args
+    with pytest.raises(SystemExit) as exc:
+        reproduce.main(["--help"])
+    assert exc.value.code == 0
+
+
+def test_taxonomy_section(tmp_path):
+    pytest.importorskip("infdepth.plots")
+    pytest.importorskip("matplotlib")
+    summary = reproduce.run(tmp_path, quick=True, progress=False, verbose=False,
+                            sections=("taxonomy",))
+    assert "error" not in summary["taxonomy"], summary["taxonomy"]
+    assert (tmp_path / summary["taxonomy"]["plot"]).stat().st_size > 0
