@@ -119,6 +119,15 @@ def test_torch_activation_is_differentiable(act):
     assert moment == pytest.approx(act.slope_at_one, rel=tolerance)
 
 
+@pytest.mark.parametrize("act", ALL[:-1], ids=lambda a: a.name)  # the last is a lambda
+def test_torch_activation_pickles(act):
+    import pickle
+
+    module = pickle.loads(pickle.dumps(act.torch()))
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    np.testing.assert_allclose(module(x).numpy(), act(x.numpy()), rtol=1e-13, atol=1e-15)
+
+
 def test_hermite_series_module_agrees_with_recurrence_in_numpy():
     coefficients = np.sqrt([0.2, 0.0, 0.5, 0.0, 0.0, 0.3])
     module = HermiteSeries(coefficients)

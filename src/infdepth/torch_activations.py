@@ -50,12 +50,27 @@ _CHECK_POINTS = np.concatenate([np.linspace(-8.0, 8.0, 161), [-0.123456789, 0.31
 #: Relative tolerance of that comparison (float64); rounding differences are ~1e-15.
 _CHECK_TOLERANCE = 1e-9
 
+def _gelu(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1 + torch.special.erf(x / math.sqrt(2)))
+
+
+def _silu(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(x)
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    # log(1 + e^x) exactly as numpy's logaddexp(0, x) (F.softplus switches to x above 20).
+    return torch.logaddexp(torch.zeros_like(x), x)
+
+
+#: Un-normalized torch counterparts of the numerically normalized built-ins (module-level
+#: functions, so the modules pickle).
 _TORCH_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
-    "gelu": lambda x: 0.5 * x * (1 + torch.special.erf(x / math.sqrt(2))),
-    "silu": lambda x: x * torch.sigmoid(x),
-    "softplus": lambda x: torch.logaddexp(torch.zeros_like(x), x),
+    "gelu": _gelu,
+    "silu": _silu,
+    "softplus": _softplus,
 }
 
 
