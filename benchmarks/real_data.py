@@ -338,8 +338,15 @@ def cap_training(Xtr, ytr, max_train: int | None, seed: int):
     return Xs, ys, True
 
 
+#: Sets with more than 2,000 training points per fold (run last, so that partial results of
+#: a long run cover the small sets).
+LARGE_SETS = ("digits", "mnist_5k", "keel:banana", "keel:magic", "keel:ring", "keel:satimage",
+              "keel:spambase", "keel:twonorm")
+
+
 def all_datasets() -> list[str]:
-    return [*SKLEARN_SETS, *(f"keel:{k}" for k in KEEL_SETS)]
+    names = [*SKLEARN_SETS, *(f"keel:{k}" for k in KEEL_SETS)]
+    return [n for n in names if n not in LARGE_SETS] + [n for n in names if n in LARGE_SETS]
 
 
 # ---------------------------------------------------------------------------------------

@@ -498,25 +498,29 @@ def _report_synthetic(result: dict, sizes: Sizes, out: Path, log: Callable) -> l
 
 
 def _method_key(row: dict) -> str:
-    return row["method"] if row["dimension"] is None else row["method"].replace(
-        f"(dimension {row['dimension'] - 1})", "(dimension d-1)").replace(
-        f"(alpha={row['dimension'] - 1})", "(alpha=d-1)")
+    """The method's name with its dimension-dependent part written as d-1."""
+    D = row["dimension"] - 1
+    return row["method"].replace(f"(dimension {D})", "(dimension d-1)").replace(
+        f"(alpha={D})", "(alpha=d-1)")
 
 
 def _plot_synthetic(rows, dims, methods, path: Path) -> None:
-    fig, (ax,) = _figure(width=max(8.0, 0.35 * len(methods) * len(dims) / 2), height=5.0)
+    """Excess error over Bayes (log scale) of every method, grouped by dimension."""
+    methods = [m for m in methods if m != "Bayes (exact)"]
+    fig, (ax,) = _figure(width=max(9.0, 0.45 * len(methods)), height=5.2)
     width = 0.8 / max(1, len(dims))
     x = np.arange(len(methods))
-    lookup = {(r["dimension"], _method_key(r)): r["accuracy"] for r in rows}
+    lookup = {(r["dimension"], _method_key(r)): r["excess_error"] for r in rows}
     for i, d in enumerate(dims):
-        vals = [lookup.get((d, m), math.nan) for m in methods]
-        ax.bar(x + (i - (len(dims) - 1) / 2) * width, vals, width, label=f"d = {d}")
+        vals = np.array([lookup.get((d, m), math.nan) for m in methods], dtype=float)
+        ax.bar(x + (i - (len(dims) - 1) / 2) * width, np.maximum(vals, 1e-4), width,
+               label=f"d = {d}")
+    ax.set_yscale("log")
     ax.set_xticks(x, methods, rotation=75, ha="right", fontsize=7)
-    finite = [v for v in lookup.values() if np.isfinite(v)]
-    if finite:
-        ax.set_ylim(max(0.0, min(finite) - 0.05), min(1.0, max(finite) + 0.03))
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Dirichlet tasks: Bayes vs networks of finite and infinite depth")
+    ax.set_ylabel("excess error over the Bayes classifier (exact)")
+    ax.set_title("Dirichlet tasks: networks of finite and infinite depth vs the Bayes rule "
+                 "(lower is better)")
+    ax.grid(axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
 
@@ -838,21 +842,22 @@ def _plot_depth(result: dict, path: Path) -> None:
     for ridge in result["ridges"]:
         m = [r for r in result["means"] if r["ridge"] == ridge]
         L = np.array([r["depth"] for r in m], dtype=float)
-        style = dict(lw=2.0, alpha=1.0) if ridge == main else dict(lw=0.8, alpha=0.6, ls="--")
+        style = (dict(lw=2.0, alpha=1.0, ls="-") if ridge == main
+                 else dict(lw=0.9, alpha=0.6, ls=":" if ridge == 0 else "--", markersize=4))
         tag = f"ridge {ridge:g}"
-        ax.loglog(L, [r["mse_posterior"] for r in m], "o", color="C3",
+        ax.loglog(L, [r["mse_posterior"] for r in m], marker="o", color="C3",
                   label=f"MSE vs 2 eta - 1, {tag}", **style)
-        ax.loglog(L, [r["mse_smooth"] for r in m], "s", color="C1",
+        ax.loglog(L, [r["mse_smooth"] for r in m], marker="s", color="C1",
                   label=f"MSE vs smooth g, {tag}", **style)
-        ax2.semilogx(L, [r["accuracy"] for r in m], "^", color="C0",
+        ax2.semilogx(L, [r["accuracy"] for r in m], marker="^", color="C0",
                      label=f"accuracy of sign f, {tag}", **style)
-    ax.axhline(np.mean([r["mse_posterior_zero_output"] for r in zero]), color="C3", ls=":",
+    ax.axhline(np.mean([r["mse_posterior_zero_output"] for r in zero]), color="0.5", ls="-.",
                lw=0.8, label="zero output (2 eta - 1)")
-    ax.axhline(np.mean([r["mse_smooth_zero_output"] for r in zero]), color="C1", ls=":",
+    ax.axhline(np.mean([r["mse_smooth_zero_output"] for r in zero]), color="0.7", ls="-.",
                lw=0.8, label="zero output (g)")
     ax.set_xlabel("depth L")
     ax.set_ylabel("test mean squared error")
-    ax.set_title("regression: error grows with depth")
+    ax.set_title("regression: test MSE vs depth")
     ax.legend(fontsize=6)
     ax2.axhline(np.mean([r["bayes_accuracy"] for r in zero]), color="k", ls=":",
                 label="Bayes")
@@ -862,7 +867,7 @@ def _plot_depth(result: dict, path: Path) -> None:
                     label="depth-inf limit rule")
     ax2.set_xlabel("depth L")
     ax2.set_ylabel("test accuracy")
-    ax2.set_title("classification: accuracy does not fall")
+    ax2.set_title("classification: test accuracy of sign f vs depth")
     ax2.legend(fontsize=6)
     fig.suptitle(f"{result['activation']} activation, d = {result['dimension']}")
     fig.savefig(path, dpi=120)
