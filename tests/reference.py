@@ -61,11 +61,12 @@ def kernels(xi, dual, derivative, depth: int):
     return S, K / D
 
 
-def koenigs(xi, dual, derivative, tolerance=mp.mpf(10) ** -40):
+def koenigs(xi, dual, derivative, tolerance=1e-40):
     """h(xi) = lim S_L / c0^L for an attracting fixed point 0 with 0 < c0 < 1."""
     c0 = derivative(mp.mpf(0))
     S = mp.mpf(xi)
     scale = mp.mpf(1)
+    tolerance = mp.mpf(tolerance)
     while abs(S) > tolerance:
         S = dual(S)
         scale *= c0

@@ -5,6 +5,7 @@ Subcommands::
     infdepth taxonomy ACTIVATION [--param k=v ...] [--no-oscillation] [--json]
     infdepth design (--dimension D | --alpha A) [--family F] [--degree K]
     infdepth plot taxonomy [--output FILE.png]
+    infdepth reproduce [--quick] [--output DIR] [--sections ...] [--seed N]
 
 ACTIVATION is a built-in name (``relu``, ``erf``, ``sine_family`` with ``--param a=2.676``,
 ...) or ``dual:c0,c1,c2,...`` for the activation with that polynomial dual.
@@ -174,9 +175,20 @@ def cmd_plot_taxonomy(args) -> int:
     return 0
 
 
+def _add_reproduce(subparsers) -> None:
+    from .reproduce import add_arguments, run_from_args
+
+    p = subparsers.add_parser(
+        "reproduce",
+        help="the paper's experiments and the evidence beyond them (tables, plots, CSV)",
+    )
+    add_arguments(p)
+    p.set_defaults(func=run_from_args)
+
+
 # --------------------------------------------------------------------------- main
 #: Functions that register one subcommand each on the subparsers object.
-SUBCOMMANDS: list[Callable] = [_add_taxonomy, _add_design, _add_plot]
+SUBCOMMANDS: list[Callable] = [_add_taxonomy, _add_design, _add_plot, _add_reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -823,6 +823,12 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     dual = xi (linear)            linear-kernel interpolation (depth does not matter)
     ============================  ===================================================
 
+    ``ridge`` does not change the singular and nearest-neighbour limits (the Gram matrix
+    tends to the identity). In the majority regimes ridge > 0 turns off the exact
+    coincidence exception below (a coincident test point then gets the majority vote; the
+    exact ridge limit there mixes its label with the class frequencies), and in the fourth
+    regime ridge > 0 gives the majority vote (the Gram matrix tends to J).
+
     The singular, nearest-neighbour and majority rules need no linear solve: fit is O(n)
     and prediction is one pass over the test x training inner products (the majority rule
     needs none: only exact coincidences are looked up). A test point equal to training
