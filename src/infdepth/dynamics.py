@@ -184,7 +184,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     ``delta`` = 1 - xi and ``eps`` = 1 + xi must be accurate too (pass
     ||x - z||^2 / 2 and ||x + z||^2 / 2 for near and antipodal pairs).
     """
-    if kind not in ("nngp", "ntk"):
+    if kind not in ("nngp", "ntk", "derivative"):
         raise ValueError(f"kind must be 'nngp' or 'ntk', not {kind!r}")
     xi = np.atleast_1d(np.asarray(xi, dtype=float))
     delta = np.atleast_1d(np.asarray(delta, dtype=float)).copy()
@@ -194,6 +194,8 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     if infinite and attractor.kind not in ("zero", "one"):
         raise ValueError(f"no infinite-depth kernel for attractor {attractor.kind!r}")
     ntk = kind == "ntk"
+    # "derivative": P_L = dS_L/dxi = prod_l dual'(S_l), used to compose NTK tables
+    derivative = kind == "derivative"
     m = dual.slope_at_one
     log_m = math.log(m)
     n = delta.size
@@ -208,6 +210,8 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         )
     sS, aS, dS = xi_sign.copy(), xi_log.copy(), delta.copy()
     sK, aK, eK = xi_sign.copy(), xi_log.copy(), delta.copy()
+    if derivative:
+        sK, aK = np.ones(n), np.zeros(n)
     log_D = 0.0  # log D_l, D_0 = 1
     frozen_at = np.full(n, -1, dtype=np.int64)
     log_D_frozen = np.zeros(n)
@@ -230,7 +234,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             new_a = np.where(near, np.log1p(-np.minimum(g, 1.0)), va)
         new_s = np.where(near, 1.0, vs)
         new_d = np.where(near, g, 1.0 - new_s * np.exp(np.minimum(new_a, 0.0)))
-        if ntk:
+        if ntk or derivative:
             log_D_next = float(np.logaddexp(0.0, log_m + log_D))
             log_w = -log_D_next
             log_1mw = log_m + log_D - log_D_next
@@ -243,6 +247,9 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             with np.errstate(divide="ignore", invalid="ignore"):
                 pa = np.where(near, np.log(np.maximum(m - dc, 0.0)), pa)
             ps = np.where(near, 1.0, ps)
+        if derivative:
+            sK[idx], aK[idx] = sK[idx] * ps, aK[idx] + pa
+        elif ntk:
             k_s, k_a = signed_logaddexp(
                 new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
             )
@@ -280,6 +287,12 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     if not infinite:
         depth = int(depth)
     frozen = frozen_at >= 0
+    if derivative:
+        if linear and np.any(frozen_at >= 0):
+            raise NotImplementedError("derivative tables are only built for parabolic duals")
+        with np.errstate(over="ignore"):
+            eK = np.where(sK > 0, -np.expm1(np.minimum(aK, 0.0)), 1.0 + np.exp(aK))
+        ntk = True
     with np.errstate(divide="ignore", invalid="ignore"):
         log_comp = np.log(eK if ntk else dS)
     if np.any(frozen) and linear:

@@ -26,7 +26,7 @@ from numpy.polynomial import chebyshev as cheb
 
 from .activations import Activation, check_inner_products
 from .activations import activation as _activation
-from .dynamics import Attractor, find_attractor, iterate_depth
+from .dynamics import Attractor, _log_D, find_attractor, iterate_depth, signed_logaddexp
 
 __all__ = ["KernelFunction", "kernel_function", "nngp", "ntk", "Kernel", "check_depth"]
 
@@ -35,6 +35,8 @@ S_MAX = 93.0
 PANEL_WIDTH = 1.0
 CHEBYSHEV_DEGREE = 16
 CELLS_PER_PANEL = 128
+#: Parabolic (dual'(1) = 1) tables deeper than this are composed from shallower ones.
+PARABOLIC_DIRECT = 256
 
 _LIMIT_NAMES = {
     "interior": "the majority vote (the Gram matrix tends to xi* J + (1 - xi*) I)",
@@ -220,7 +222,8 @@ class KernelFunction:
 
     def __init__(self, act: Activation, kind: str, depth) -> None:
         self.activation = act
-        self.kind = _check_kind(kind)
+        # "derivative" (dS_L/dxi) is internal: it composes parabolic NTK tables
+        self.kind = kind if kind == "derivative" else _check_kind(kind)
         self.depth = check_depth(depth)
         self.dual = act.dual_function
         self.attractor: Attractor = find_attractor(self.dual)
@@ -235,15 +238,23 @@ class KernelFunction:
         #: power of the dual); the table then holds log|k / xi^order|, which is smooth.
         order = 1 if self.depth == math.inf else lead.power ** min(self.depth, 64)
         self.zero_order = order if lead.power >= 1 and order <= 64 else 0
+        if self.kind == "derivative":
+            self.zero_order = 0
         self.zero_at_origin = self.zero_order > 0
         self._build()
 
     # ------------------------------------------------------------------ table
     def _direct(self, xi, delta, eps):
-        """Direct recursion (exact up to rounding), using the dual's parity for xi < 0."""
+        """Direct recursion (exact up to rounding), using the dual's parity for xi < 0.
+
+        Parabolic duals (dual'(1) = 1) have no linear regime to jump through; beyond
+        ``PARABOLIC_DIRECT`` layers they are composed from shallower tables instead.
+        """
         xi = np.asarray(xi, dtype=float)
         delta = np.asarray(delta, dtype=float)
         eps = np.asarray(eps, dtype=float)
+        if self.attractor.kind == "parabolic" and self.depth > PARABOLIC_DIRECT:
+            return self._compose(xi, delta, eps)
         parity = self.dual.parity
         flip = (xi < 0) & (parity != 0)
         d = np.where(flip, eps, delta)
@@ -258,6 +269,44 @@ class KernelFunction:
                 mirrored = np.log1p(np.exp(logabs) * np.where(flip, r.sign, 0))
             logcomp = np.where(flip, mirrored, logcomp)
         return sign, logabs, logcomp
+
+    def _compose(self, xi, delta, eps):
+        """Depth L = A + B from tables of depths A and B (B the largest power of 2 < L).
+
+        With x' = S_A(xi) and P = dS/dxi (chain rule: P_L = P_A(xi) P_B(x')):
+        S_L = S_B(x'),  K_L = K_B(x') + (K_A(xi) - S_A(xi)) P_B(x')   (unnormalized).
+        """
+        L = self.depth
+        B = 1 << ((L - 1).bit_length() - 1)
+        A = L - B
+        act = self.activation
+        s_a = _internal_table(act, "nngp", A)
+        sign_a, log_a = s_a.log(xi, delta, eps)
+        log_delta_a = s_a.log_complement(xi, delta, eps)
+        x = sign_a * np.exp(log_a)
+        d = np.exp(log_delta_a)
+        e = 1.0 + x
+        if self.kind == "nngp":
+            table = _internal_table(act, "nngp", B)
+            sign, logabs = table.log(x, d, e)
+            return sign, logabs, table.log_complement(x, d, e)
+        p_sign, p_log = _internal_table(act, "derivative", B).log(x, d, e)
+        if self.kind == "derivative":
+            a_sign, a_log = _internal_table(act, "derivative", A).log(xi, delta, eps)
+            sign, logabs = a_sign * p_sign, a_log + p_log
+        else:
+            log_m = math.log(self.dual.slope_at_one)
+            kb_sign, kb_log = _internal_table(act, "ntk", B).log(x, d, e)
+            ka_sign, ka_log = _internal_table(act, "ntk", A).log(xi, delta, eps)
+            diff_sign, diff_log = signed_logaddexp(ka_sign, ka_log + _log_D(log_m, A),
+                                                   -sign_a, log_a)
+            sign, logabs = signed_logaddexp(kb_sign, kb_log + _log_D(log_m, B),
+                                            diff_sign * p_sign, diff_log + p_log)
+            logabs = logabs - _log_D(log_m, L)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            comp = np.where(sign > 0, np.log(-np.expm1(np.minimum(logabs, 0.0))),
+                            np.log1p(np.exp(logabs)))
+        return sign, logabs, comp
 
     def _panel_nodes(self, panels: np.ndarray, degree: int):
         """Accurate (sign, log|k| or log|k/xi|, log(1-k)) at Chebyshev nodes of panels."""
@@ -414,10 +463,15 @@ def kernel_function(act, kind: str = "ntk", depth=1) -> KernelFunction:
     act = _activation(act) if isinstance(act, str) else act
     if not isinstance(act, Activation):
         raise TypeError("activation must be a name or an infdepth.Activation")
-    key = (_check_kind(kind), check_depth(depth))
+    return _internal_table(act, _check_kind(kind), check_depth(depth))
+
+
+def _internal_table(act: Activation, kind: str, depth: int) -> KernelFunction:
+    """Cached table of any kind, including the internal "derivative" kind."""
+    key = (kind, depth)
     table = act._cache.get(key)
     if table is None:
-        table = KernelFunction(act, *key)
+        table = KernelFunction(act, kind, depth)
         act._cache[key] = table
     return table
 
