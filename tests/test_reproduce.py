@@ -57,8 +57,14 @@ def test_outputs_exist_and_contain_numbers(tiny_run):
     for section in ("synthetic", "consistency", "depth"):
         assert "skipped" not in on_disk[section] and "error" not in on_disk[section], section
     rows = list(csv.DictReader((out / "synthetic.csv").open()))
-    # Bayes, majority, 1-NN, Hilbert + 6 activations x (1 finite depth + inf), per dimension
-    assert len(rows) == len(TINY.dimensions) * (4 + 6 * 2)
+    # Bayes, majority, 1-NN, Hilbert + 8 activations x (1 finite depth + inf), per dimension
+    assert len(rows) == len(TINY.dimensions) * (4 + 8 * 2)
+    # every infinite-depth regime is present, each computed by its own limit rule
+    rules = {r["activation"]: r["rule"] for r in rows if r["depth"] == "inf"
+             and r["activation"] != "-"}
+    assert rules["relu"] == rules["gelu"] == "majority"
+    assert rules["softplus"] == "psi"  # dual'(1) < 1: the fourth regime
+    assert rules["erf"] == "singular"
     for row in rows:
         assert row["error"] == "", (row["method"], row["error"])
         acc = _number(row["accuracy"])

@@ -7,8 +7,10 @@ writing every number (CSV and JSON) and a PNG plot to the output folder:
 1. **Synthetic experiment** (the paper's Figure): two Dirichlet classes on the sphere,
    prior 0.4, d = 2, 3, 5, 9. Per dimension: the exact Bayes accuracy, majority vote,
    1-NN, the Hilbert estimate (singular kernel ``||x - z||^-(d-1)``), and infinitely wide
-   NTK networks with ReLU, erf, the sine family and the activation designed for that
-   dimension, at the paper's finite depths and at depth infinity (the limiting rule).
+   NTK networks with ReLU, erf, GELU, softplus, the sine family and the activation
+   designed for that dimension, at the paper's finite depths and at depth infinity (the
+   limiting rule, one per regime: ReLU and GELU give the majority vote, softplus the
+   dual'(1) < 1 psi rule that the paper's taxonomy misses, the others singular rules).
 2. **Consistency**: excess error over the Bayes classifier versus the training size n,
    averaged over seeds, on a log-log plot with fitted slopes.
 3. **Regression versus classification with depth** (the paper's closing claim): the
@@ -392,6 +394,10 @@ def _synthetic_methods(d: int, sizes: Sizes) -> list[tuple[str, str, Any, Callab
     acts: list[tuple[str, Callable[[], Any]]] = [
         ("relu", lambda: _activation("relu")),
         ("erf", lambda: _activation("erf")),
+        # the two regimes outside the singular class with a non-trivial limit: GELU's
+        # interior fixed point (majority vote) and softplus's dual'(1) < 1 (psi rule)
+        ("gelu", lambda: _activation("gelu")),
+        ("softplus", lambda: _activation("softplus")),
     ]
     acts += [(f"sine a={a:g}", lambda a=a: _activation("sine_family", a=a)) for a in SINE_FAMILY]
     acts.append((f"designed (dimension {d - 1})", lambda: _designed(d - 1)))
