@@ -1,11 +1,11 @@
 """Finite wide-and-deep networks against their infinite-width kernel classifiers.
 
 Task: two Dirichlet classes on the simplex of R^3 projected to the sphere S^2
-(``infdepth.data.paper_tasks()[3]``, exact Bayes rule known; an inline sampler is used if
-``infdepth.data`` is unavailable). For each activation, depth L and width k a network
-in the NTK parameterization, centered at initialization (f - f_0), is trained by
-full-batch gradient descent on (1/2n) sum_i (f(x_i) - y_i)^2 for a fixed number of steps
-with lr = 1 / lambda_max(K / n), K the infinite-width NTK Gram matrix. It is compared with
+(``infdepth.data.paper_tasks()[3]``, exact Bayes rule known). For each activation, depth
+L and width k a network in the NTK parameterization, centered at initialization (f -
+f_0), is trained by full-batch gradient descent on (1/2n) sum_i (f(x_i) - y_i)^2 for a
+fixed number of steps with lr = 1 / lambda_max(K / n), K the infinite-width NTK Gram
+matrix. It is compared with
 
 * the kernel classifier sign(k(x)^T K^{-1} y) (the minimum-norm interpolant, what the
   infinitely wide network converges to), and
@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infdepth import Activation, activation
+from infdepth import Activation, activation, ntk
+from infdepth.data import paper_tasks
 from infdepth.nets import MLP, Centered, train
 
 ACTIVATIONS = {
@@ -47,69 +48,16 @@ ACTIVATIONS = {
 
 
 # ----------------------------------------------------------------------------- data
-class _InlineDirichletTask:
-    """Fallback: the d = 3 task of the paper, class +1 with probability ``prior``."""
-
-    alpha_pos, alpha_neg, prior = (0.5, 0.5, 2.5), (2.5, 0.1, 0.5), 0.4
-
-    def sample(self, n: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(random_state)
-        y = np.where(rng.random(n) < self.prior, 1, -1)
-        s = np.where((y > 0)[:, None], rng.dirichlet(self.alpha_pos, n),
-                     rng.dirichlet(self.alpha_neg, n))
-        return s / np.linalg.norm(s, axis=1, keepdims=True), y
-
-    def bayes_predict(self, X: np.ndarray) -> np.ndarray:
-        from scipy.stats import dirichlet
-
-        s = np.clip(X / X.sum(axis=1, keepdims=True), 1e-300, None)
-        s = s / s.sum(axis=1, keepdims=True)
-        log_pos = np.array([dirichlet.logpdf(v, self.alpha_pos) for v in s])
-        log_neg = np.array([dirichlet.logpdf(v, self.alpha_neg) for v in s])
-        odds = math.log(self.prior / (1 - self.prior)) + log_pos - log_neg
-        return np.where(odds >= 0, 1, -1)
-
-
 def make_task():
-    try:
-        from infdepth.data import paper_tasks
-    except ImportError:
-        return _InlineDirichletTask()
+    """The paper's d = 3 task (exact Bayes classifier known)."""
     return paper_tasks()[3]
 
 
 # ----------------------------------------------------------------------------- kernels
-def _brute_force_ntk(xi: np.ndarray, act: Activation, depth: int) -> np.ndarray:
-    """Literal recursion of THEORY.md section 3, un-normalized (K_L(1) = sum m^i)."""
-    s, k = xi.copy(), xi.copy()
-    for _ in range(depth):
-        k = act.dual(s) + k * act.dual_derivative(s)
-        s = act.dual(s)
-    return k
-
-
-def _engine():
-    """``infdepth.ntk`` if it imports and agrees with the literal recursion, else None."""
-    try:
-        from infdepth import ntk
-
-        act, xi = activation("relu"), np.linspace(-1, 1, 9)
-        if np.allclose(3 * ntk(xi, act, 2), _brute_force_ntk(xi, act, 2), rtol=1e-8):
-            return ntk
-    except Exception as exc:  # a broken engine must not stop the benchmark
-        print(f"kernel engine unavailable ({type(exc).__name__}: {exc}); using the recursion")
-    return None
-
-
-_NTK = _engine()
-
-
 def ntk_matrix(act: Activation, depth: int, X: np.ndarray, Z: np.ndarray) -> np.ndarray:
     """Un-normalized NTK K_L(<x, z>) (K_L(1) = sum_{i<=L} m^i) for unit rows of X and Z."""
     xi = np.clip(X @ Z.T, -1.0, 1.0)
-    if _NTK is None:
-        return _brute_force_ntk(xi, act, depth)
-    return sum(act.slope_at_one**i for i in range(depth + 1)) * _NTK(xi, act, depth)
+    return sum(act.slope_at_one**i for i in range(depth + 1)) * ntk(xi, act, depth)
 
 
 @dataclass
