@@ -125,7 +125,6 @@ def test_design_sine_family(capsys):
 
 
 def test_plot_taxonomy(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     import matplotlib.image as mpimg
 
     target = tmp_path / "phase.png"

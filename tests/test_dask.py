@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 
+import dask.array as da
+import distributed
 import numpy as np
 import pytest
 
-da = pytest.importorskip("dask.array")
-distributed = pytest.importorskip("distributed")
-
-import infdepth.estimators as est_module  # noqa: E402
-from infdepth.estimators import (  # noqa: E402
+import infdepth.estimators as est_module
+from infdepth.estimators import (
     InfiniteNetworkClassifier,
     SingularKernelClassifier,
 )

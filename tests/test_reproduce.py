@@ -157,8 +157,6 @@ def test_cli_arguments_mount_on_a_subparser():
 
 
 def test_taxonomy_section(tmp_path):
-    pytest.importorskip("infdepth.plots")
-    pytest.importorskip("matplotlib")
     summary = reproduce.run(tmp_path, quick=True, progress=False, verbose=False,
                             sections=("taxonomy",))
     assert "error" not in summary["taxonomy"], summary["taxonomy"]
