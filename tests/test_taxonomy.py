@@ -5,8 +5,8 @@ kernel interpolation predictions f_L(x) = k_L(x)^T K_L^{-1} y from the kernel en
 increasing depths, and checks that they agree more and more with the limit rule that
 ``limit()`` names: majority vote, 1-NN, the singular classifier sign(sum_i y_i h) or psi
 interpolation. Agreement fractions by depth are printed (run with ``-s``); set
-``INFDEPTH_TAXONOMY_FULL=1`` to also run ReLU on the generic data to depth 10^4
-(~30 s while the parabolic regime is iterated layer by layer).
+``INFDEPTH_TAXONOMY_FULL=1`` to follow ReLU on the generic data to depth 10^4 as well
+(3000 otherwise).
 
 Data: uniform points on S^2 (not Dirichlet data: its clustered points make the Gram
 matrices of smooth kernels ill-conditioned, ~1e18, see ``test_psi_matrix_conditioning``).
@@ -37,6 +37,7 @@ from infdepth.taxonomy import (
 )
 
 FULL = os.environ.get("INFDEPTH_TAXONOMY_FULL") == "1"
+DEPTHS = (10, 100, 1000, 3000, 10000) if FULL else (10, 100, 3000)
 N_TRAIN, N_TEST = 40, 80
 
 
@@ -212,14 +213,18 @@ def test_finite_depth_predictions_converge_to_the_limit_rule(name, data, parabol
         assert last >= target, f"{name} {kind}: agreement {last} at depth {row[-1][0]}"
 
 
-@pytest.mark.skipif(not FULL, reason="long: set INFDEPTH_TAXONOMY_FULL=1")
 def test_relu_on_generic_data_needs_large_depth(data):
+    """Parabolic: the majority vote only once L >> the Fatou offset (1 - xi)^(-1/2).
+
+    Measured agreement (NNGP / NTK): L = 10: 0.575 / 0.600, 100: 0.637 / 0.900,
+    1000: 0.988 / 1.000, 3000 and 10^4: 1.000 (``INFDEPTH_TAXONOMY_FULL=1`` adds 10^4).
+    """
     X, y, Z = data
     act = activation("relu")
     rule = limit_predict(act, X, y, Z)
     for kind in ("nngp", "ntk"):
         row = [(L, float(np.mean(finite_depth_predict(act, kind, L, X, y, Z, "parabolic")
-                                 == rule))) for L in (10, 100, 1000, 3000, 10000)]
+                                 == rule))) for L in DEPTHS]
         print(f"\nrelu (generic data) {kind}: " + "  ".join(f"L={d}: {a:.3f}" for d, a in row))
         assert row[-1][1] >= 0.98 and row[-1][1] >= row[0][1]
 

@@ -159,7 +159,7 @@ def _log_dual(dual: Dual, sign, logabs, derivative: bool):
     )
     if np.any(tiny):
         p, c = lead.power, lead.coefficient
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             lead_a = (math.log(c) if c > 0 else -np.inf) + (p * logabs if p else 0.0)
         lead_s = sign**p if p else np.ones_like(sign)
         out_s = np.where(tiny, lead_s, out_s)
@@ -321,7 +321,8 @@ def _log_partial_sum(log_m: float, first: np.ndarray, count: np.ndarray) -> np.n
     m = math.exp(log_m)
     # sum D_j = [count - m^(first+1) (1 - m^count) / (1 - m)] / (1 - m)
     tail = np.exp(log_m * (first + 1)) * (-np.expm1(log_m * count)) / (1 - m)
-    return np.log(np.maximum(count - tail, 0.0)) - math.log(1 - m)
+    with np.errstate(divide="ignore"):  # count = 0: an empty sum, log 0 = -inf
+        return np.log(np.maximum(count - tail, 0.0)) - math.log(1 - m)
 
 
 def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK, eK, ntk):
