@@ -34,11 +34,14 @@ and only their ratios are kept, in the log domain).
 Linear algebra at finite depth
 ------------------------------
 The Gram matrix (plus ``ridge`` I) is factored by Cholesky. When Cholesky fails or its
-reciprocal condition number is below ``n * 2.2e-16`` (near-duplicate training points make
-condition numbers of 1e18 common at moderate depth), the solver falls back to an
-eigendecomposition pseudo-inverse that drops the eigenvalues below ``n * 2.2e-16`` times
-the largest: the ridge -> 0 limit restricted to the directions float64 can resolve (exact
-duplicates then predict the mean of their labels). The fallback emits an
+reciprocal condition number is below ``n * GRAM_RTOL`` (near-duplicate training points
+make condition numbers of 1e18 common at moderate depth), the solver falls back to an
+eigendecomposition pseudo-inverse that drops the eigenvalues below ``n * GRAM_RTOL`` times
+the largest: the ridge -> 0 limit restricted to the directions the kernel values resolve
+(exact duplicates then predict the mean of their labels). ``GRAM_RTOL`` = 1e-12 is the
+relative accuracy the kernel tables are built to; an eigenvalue below n times it is
+indistinguishable from table error (keeping one would multiply that error by up to 1e12,
+and make predictions depend on the order of the training points). The fallback emits an
 :class:`IllConditionedGramWarning` and is recorded in ``solver_``; it never returns NaN.
 
 When the kernel tends to 1 everywhere (``dual'(1) <= 1``: ReLU-like activations, and the
@@ -105,7 +108,9 @@ FAST_TILE = 2048
 #: Test rows per parallel work item of the numba kernels.
 FAST_ROWS = 16
 
-_EPS = np.finfo(np.float64).eps
+#: Relative accuracy of kernel and complement values from the engine's tables (their
+#: design target, see :mod:`infdepth.kernels`): the Gram solver's rank tolerance is n times it.
+GRAM_RTOL = 1e-12
 
 _RULES = {
     "interpolation": "kernel interpolation (kernel ridge regression if ridge > 0)",
@@ -330,7 +335,7 @@ def _spd_solve(A: np.ndarray, B: np.ndarray, what: str):
     number of eigen-directions dropped by the pseudo-inverse.
     """
     n = A.shape[0]
-    tol = n * _EPS
+    tol = n * GRAM_RTOL
     if n == 0:
         return np.zeros_like(B), "cholesky", 0
     if np.all(np.isfinite(A)):
@@ -349,8 +354,8 @@ def _spd_solve(A: np.ndarray, B: np.ndarray, what: str):
     cutoff = tol * max(float(w[-1]), 0.0)
     keep = w > cutoff
     discarded = int(n - np.count_nonzero(keep))
-    if not np.any(keep):
-        raise np.linalg.LinAlgError(f"the {what} is numerically zero")
+    # no direction kept (a zero matrix: every training point the same point in the
+    # complement coordinates) gives X = 0, the pseudo-inverse of the zero matrix
     Vk = V[:, keep]
     X = Vk @ ((Vk.T @ B) / w[keep][:, None])
     warnings.warn(
@@ -596,7 +601,19 @@ class SphereProjection(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64)
         bias = self._check_bias()
-        self.scaler_ = StandardScaler().fit(X) if self.standardize else None
+        self.scaler_ = None
+        if self.standardize:
+            with np.errstate(over="ignore", invalid="ignore"):
+                scaler = StandardScaler().fit(X)
+            bad = ~(np.isfinite(scaler.mean_) & np.isfinite(scaler.var_))
+            if np.any(bad):
+                j = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"feature {j} cannot be standardized: its variance overflows float64 "
+                    f"(values up to {np.max(np.abs(X[:, j])):.3g}); divide the data by a "
+                    "constant first, or use standardize=False"
+                )
+            self.scaler_ = scaler
         self.n_features_out_ = X.shape[1] + (1 if bias > 0 else 0)
         return self
 
@@ -613,7 +630,17 @@ class SphereProjection(TransformerMixin, BaseEstimator):
         return self._project(X)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        Z = self.scaler_.transform(X) if self.scaler_ is not None else np.array(X, dtype=float)
+        if self.scaler_ is None:
+            Z = np.array(X, dtype=float)
+        else:
+            with np.errstate(over="ignore"):
+                Z = self.scaler_.transform(X)
+            if not np.all(np.isfinite(Z)):
+                i = int(np.flatnonzero(~np.all(np.isfinite(Z), axis=1))[0])
+                raise ValueError(
+                    f"row {i} overflows float64 when standardized (values up to "
+                    f"{np.max(np.abs(X[i])):.3g}, far outside the training data)"
+                )
         bias = float(self.bias)
         if bias > 0:
             Z = np.hstack([Z, np.full((Z.shape[0], 1), bias)])
@@ -688,6 +715,8 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
             Z = np.asarray(self.projection_.transform(X), dtype=float)
             if Z.ndim != 2:
                 raise ValueError("the projection must return a 2-d array")
+            if not np.all(np.isfinite(Z)):
+                raise ValueError("the projection returned NaN or infinite values")
             return _normalize_rows(Z)
         norms = np.sqrt(np.einsum("ij,ij->i", X, X))
         bad = np.abs(norms - 1) > 1e-6
