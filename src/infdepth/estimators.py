@@ -66,6 +66,19 @@ Dask
 ----
 ``predict``, ``predict_proba`` and ``decision_function`` accept a ``dask.array.Array`` and
 return one, computed blockwise along the rows; see :mod:`infdepth.distributed`.
+
+Persistence
+-----------
+Fitted estimators round-trip through pickle, joblib and skops (``skops.io.dump``; load
+with ``trusted=skops.io.get_untrusted_types(...)``, which lists infdepth's estimator and
+table classes only) and predict bitwise as before. The kernel table predictions use
+travels with the estimator (about 2-3 MB), so loading never rebuilds it (a build takes
+0.2-10 s); a table already built in the loading process is used instead. Activations are
+stored by recipe: built-ins by name and parameters, ``design_activation`` and
+``Activation.from_dual_coefficients`` by their dual, ``Activation.from_callable(fn)`` by
+``fn``, which must then be a module-level function: a lambda cannot be pickled, and
+serializing an estimator that uses one raises a ``pickle.PicklingError`` that says so
+(``copy.deepcopy`` and cloudpickle, which Dask and joblib's workers use, still work).
 """
 
 from __future__ import annotations
@@ -73,6 +86,8 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import pickle
+import sys
 import threading
 import warnings
 
@@ -85,10 +100,11 @@ from sklearn.utils import gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .activations import Activation
+from .activations import _BUILTIN_CACHE, Activation, hermite_coefficients, hermite_series
 from .activations import activation as _activation
+from .duals import SeriesDual
 from .dynamics import find_attractor
-from .kernels import check_depth, kernel_function
+from .kernels import KernelFunction, check_depth, kernel_function
 
 __all__ = [
     "InfiniteNetworkClassifier",
@@ -670,6 +686,90 @@ def _normalize_rows(Z: np.ndarray) -> np.ndarray:
     return Z
 
 
+# =========================================================================== persistence
+_TABLES = "_infdepth_tables"
+_RECIPE = "_infdepth_activation"
+
+
+def _scaled_call(fn, scale, x):
+    """phi of :meth:`Activation.from_callable`: the callable times its normalization."""
+    return scale * fn(x)
+
+
+def _by_value_pickler() -> bool:
+    """Whether the caller is ``copy.deepcopy`` or a cloudpickle pickler (as used by Dask
+    and joblib's workers): they store lambdas by value, plain pickle and skops do not."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__") or ""
+        if module == "copy" or "cloudpickle" in module.split("."):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _picklable(obj) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - pickle raises many kinds (PicklingError, Attribute...)
+        return False
+    return True
+
+
+def _activation_state(act: Activation, owner: str):
+    """A picklable description of an Activation, from which it is rebuilt exactly.
+
+    Built-ins are stored by name and parameters; activations built from dual coefficients
+    (``design_activation``) by their dual; ``Activation.from_callable(fn)`` by ``fn`` (which
+    must be picklable by reference: a module-level function). Anything else is stored as
+    is, if pickle can store it.
+    """
+    for (key, items), shared in _BUILTIN_CACHE.items():
+        if shared is act:
+            return {_RECIPE: "builtin", "key": key, "params": dict(items)}
+    dual = act.dual_function
+    params = dict(act.params)
+    series = type(dual) is SeriesDual and act._hermite is not None
+    if series and "dual_coefficients" in params:
+        return {_RECIPE: "dual", "name": act.name, "params": params, "dual": dict(vars(dual)),
+                "dual_error": act.dual_error, "hermite": act._hermite}
+    fn = params.pop("callable", None)
+    if series and fn is not None and _picklable(fn):
+        return {_RECIPE: "callable", "name": act.name, "params": params, "function": fn,
+                "dual": dict(vars(dual)), "dual_error": act.dual_error,
+                "hermite": act._hermite}
+    if _picklable(act) or _by_value_pickler():
+        return act
+    what = fn if fn is not None else act.function
+    raise pickle.PicklingError(
+        f"cannot serialize this {owner}: its activation {act.name!r} computes phi with "
+        f"{what!r}, a lambda or local function, which pickle (and joblib, skops) cannot "
+        "store. Define phi as a module-level function (def phi(x): ...) and build the "
+        "activation with Activation.from_callable(phi), or serialize with cloudpickle."
+    )
+
+
+def _activation_from_state(state: dict) -> Activation:
+    recipe = state[_RECIPE]
+    if recipe == "builtin":
+        return _activation(state["key"], **state["params"])
+    dual = SeriesDual.__new__(SeriesDual)
+    dual.__dict__.update(state["dual"])
+    params = dict(state["params"])
+    hermite = np.asarray(state["hermite"], dtype=float)
+    if recipe == "dual":
+        function = functools.partial(hermite_series, coefficients=hermite)
+    elif recipe == "callable":
+        fn = state["function"]
+        params["callable"] = fn
+        _, second_moment = hermite_coefficients(fn)
+        function = functools.partial(_scaled_call, fn, 1.0 / math.sqrt(second_moment))
+    else:
+        raise ValueError(f"unknown activation recipe {recipe!r}")
+    return Activation(name=state["name"], function=function, dual_function=dual,
+                      dual_error=state["dual_error"], params=params, _hermite=hermite)
+
+
 # =========================================================================== base class
 def _is_dask_array(X) -> bool:
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks")
@@ -741,9 +841,51 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())
-        if "_cache" in state:  # rebuilt on demand (it may hold unpicklable engine objects)
+        cache = state.get("_cache")
+        if cache is not None:  # see "Persistence" in the module docstring
             state["_cache"] = {}
+        if isinstance(state.get("activation"), Activation):
+            state["activation"] = _activation_state(state["activation"], type(self).__name__)
+        if cache is not None and hasattr(self, "rule_"):
+            state[_TABLES] = self._persistent_tables(cache)
         return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        tables = state.pop(_TABLES, None)
+        if isinstance(state.get("activation"), dict) and _RECIPE in state["activation"]:
+            state["activation"] = _activation_from_state(state["activation"])
+        super().__setstate__(state)
+        if tables is not None:
+            self._install_persistent_tables(tables)
+
+    def _persistent_tables(self, cache) -> dict:
+        """The tables predictions use: the engine's kernel table (with the complement
+        cells if built) and the fused pass's lookup tables, as plain attribute dicts."""
+        own = [(key, table) for key, table in cache.items() if isinstance(key, tuple)]
+        kernel = []
+        key = self._kernel_table_key()
+        if key is not None:
+            table = self._activation()._cache.get(key)
+            if table is not None:
+                attrs = {k: v for k, v in vars(table).items() if k not in ("activation", "dual")}
+                kernel.append((key[0], key[1], attrs))
+        return {"kernel": kernel, "own": own}
+
+    def _kernel_table_key(self):
+        return None
+
+    def _install_persistent_tables(self, tables) -> None:
+        self._cache.update(dict(tables["own"]))
+        if not tables["kernel"]:
+            return
+        act = self._activation()
+        for kind, depth, attrs in tables["kernel"]:
+            if (kind, depth) not in act._cache:  # a table built in this process wins
+                table = KernelFunction.__new__(KernelFunction)
+                table.__dict__.update(attrs)
+                table.activation, table.dual = act, act.dual_function
+                act._cache[(kind, depth)] = table
 
     def _shipping_state(self):
         """Lookup tables and engine objects that predictions use, for a Dask worker.
@@ -1030,6 +1172,14 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         if self.attractor_ == "identity":
             depth = min(depth, 1)
         return kernel_function(self._activation(), self.kernel, depth)
+
+    def _kernel_table_key(self):
+        if self.rule_ in ("majority", "nearest_neighbour"):
+            return None
+        depth = math.inf if self.rule_ in ("singular", "psi") else check_depth(self.depth)
+        if self.attractor_ == "identity":
+            depth = min(depth, 1)
+        return (self.kernel, depth)
 
     def _block_rows(self, n_train):
         if self.rule_ == "majority":
