@@ -55,7 +55,10 @@ same code.
 
 Memory and speed
 ----------------
-Prediction works in blocks of test rows sized by scikit-learn's ``working_memory``
+A fit that would need more memory for its n x n matrices (about 72 n^2 bytes at finite
+depth) than ``FIT_MEMORY_LIMIT`` (default: the machine's physical memory) raises
+``MemoryError`` at once, saying how much it needs. Prediction works in blocks of test
+rows sized by scikit-learn's ``working_memory``
 (``sklearn.set_config(working_memory=...)`` or ``sklearn.config_context``). With numba
 installed, inner products are computed by a fixed-order kernel, so every prediction is
 bitwise independent of how the test set is split into blocks (or Dask chunks), and the
@@ -86,6 +89,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 import pickle
 import sys
 import threading
@@ -98,7 +102,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import gen_batches
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 
 from .activations import _BUILTIN_CACHE, Activation, hermite_coefficients, hermite_series
 from .activations import activation as _activation
@@ -341,6 +350,38 @@ def _segment_sums(W: np.ndarray, seg: np.ndarray) -> np.ndarray:
     for c in range(seg.size - 1):
         out[:, c] = np.sum(W[:, seg[c]:seg[c + 1]], axis=1)
     return out
+
+
+# =========================================================================== memory
+#: Most memory (bytes) a fit may need for its n x n matrices; ``None`` (the default) means
+#: the machine's physical memory. A fit that would need more raises ``MemoryError`` before
+#: allocating anything. Finite-depth fits and the psi rule need about
+#: ``FIT_MATRICES * 8 * n**2`` bytes; the other depth-infinity rules need O(n).
+FIT_MEMORY_LIMIT: int | None = None
+#: Peak number of float64 n x n arrays alive during a fit (8.1 measured with the
+#: eigendecomposition fallback, 7.1 with Cholesky in complement coordinates).
+FIT_MATRICES = 9
+
+
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _check_fit_memory(n: int, what: str) -> None:
+    """MemoryError, saying how much is needed, if the fit's matrices exceed the limit."""
+    limit = FIT_MEMORY_LIMIT if FIT_MEMORY_LIMIT is not None else _physical_memory()
+    need = FIT_MATRICES * 8 * n * n
+    if limit is not None and need > limit:
+        raise MemoryError(
+            f"{what} on {n} training points needs about {need / 2**30:.3g} GiB for its "
+            f"{n} x {n} kernel matrices ({FIT_MATRICES} float64 arrays), more than the "
+            f"limit of {limit / 2**30:.3g} GiB (infdepth.estimators.FIT_MEMORY_LIMIT, "
+            "default: physical memory). Fit on fewer points, or use depth=math.inf, whose "
+            "vote rules need no kernel matrix."
+        )
 
 
 # =========================================================================== solvers
@@ -1103,8 +1144,17 @@ class InfiniteNetworkClassifier(_SphereClassifier):
 
     def _fit(self, X, y):
         act, depth, ridge = self._check_params()
-        self._fit_common(X, y)
         attractor = find_attractor(act.dual_function)
+        gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
+            attractor.kind == "one" and ridge == 0)
+        if gram:  # before anything is fitted or built
+            try:
+                n = _num_samples(X)
+            except TypeError:  # not array-like: validate_data says so below
+                n = 0
+            _check_fit_memory(n, "the psi interpolation" if depth == math.inf
+                              else f"a depth-{depth} fit")
+        self._fit_common(X, y)
         self.attractor_ = attractor.kind
         self.dual_coef_ = self.intercept_ = self.solver_ = None
         self.n_discarded_ = 0
@@ -1248,10 +1298,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         if self._ridge > 0:  # see the class docstring: no exact-coincidence exception
             return f
         table = self._cache.get("rows")
-        if table is None:
-            table = self._cache["rows"] = {}
+        if table is None:  # cached only once complete (an interrupt leaves no partial table)
+            table = {}
             for j, row in enumerate(self.X_fit_ + 0.0):  # + 0.0 merges -0.0 with 0.0
                 table.setdefault(row.tobytes(), []).append(j)
+            self._cache["rows"] = table
         parity = self._activation().dual_function.parity
         for i, q in enumerate(Q + 0.0):
             hits = [(j, 1.0) for j in table.get(q.tobytes(), ())]
