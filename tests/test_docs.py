@@ -1,0 +1,103 @@
+"""The documentation runs: docs/api.md as doctests, docs/cli.md's transcripts and options.
+
+* Every ``>>>`` example of ``docs/api.md`` is executed (ELLIPSIS, NORMALIZE_WHITESPACE).
+* Every ``$ infdepth ...`` transcript of ``docs/cli.md`` whose command is cheap
+  (``taxonomy``, ``design``) is run through ``infdepth.cli.main`` and its output compared
+  with the transcript (``...`` matches anything, as in doctests); ``plot`` and
+  ``reproduce`` are only parsed (they write files and take minutes).
+* Every option of every subcommand of the real parser is documented in ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import doctest
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from infdepth import cli
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def test_api_doctests():
+    import infdepth.estimators
+
+    limit = infdepth.estimators.FIT_MEMORY_LIMIT
+    try:
+        result = doctest.testfile(str(DOCS / "api.md"), module_relative=False,
+                                  optionflags=FLAGS, report=True, raise_on_error=False)
+    finally:
+        infdepth.estimators.FIT_MEMORY_LIMIT = limit  # the page changes it
+    assert result.attempted > 50
+    assert result.failed == 0, f"{result.failed} doctest failures in docs/api.md (see stdout)"
+
+
+def _transcripts():
+    """(command, expected output) for every '$ infdepth ...' line of docs/cli.md."""
+    text = (DOCS / "cli.md").read_text()
+    found = []
+    for block in re.findall(r"```text\n(.*?)```", text, flags=re.S):
+        command, lines = None, []
+        for line in block.splitlines() + ["$ end"]:
+            if line.startswith("$ "):
+                if command is not None:
+                    found.append((command, "\n".join(lines)))
+                command, lines = line[2:], []
+            elif command is not None:
+                lines.append(line)
+    return found
+
+
+TRANSCRIPTS = _transcripts()
+
+
+def test_transcripts_were_found():
+    commands = [c for c, _ in TRANSCRIPTS]
+    assert any(c.startswith("infdepth design") for c in commands)
+    assert sum(c.startswith("infdepth taxonomy") for c in commands) >= 3
+
+
+@pytest.mark.parametrize("command, expected", TRANSCRIPTS, ids=[c for c, _ in TRANSCRIPTS])
+def test_cli_transcript(command, expected, capsys):
+    argv = shlex.split(command)[1:]
+    if argv[0] in ("plot", "reproduce"):  # only check that the documented call parses
+        args = cli.build_parser().parse_args(argv)
+        assert callable(args.func)
+        return
+    status = cli.main(argv)
+    captured = capsys.readouterr()
+    got = captured.out + captured.err
+    assert status == (2 if captured.err else 0)
+    checker = doctest.OutputChecker()
+    assert checker.check_output(expected.strip() + "\n", got.strip() + "\n", FLAGS), (
+        f"docs/cli.md shows for `{command}`:\n{expected}\n\nbut it prints:\n{got}")
+
+
+def _subparsers(parser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,), sub
+                yield from _subparsers(sub, prefix + (name,))
+
+
+def test_every_option_is_documented():
+    text = (DOCS / "cli.md").read_text()
+    seen = 0
+    for path, parser in _subparsers(cli.build_parser()):
+        has_options = any(a.option_strings for a in parser._actions
+                          if not isinstance(a, argparse._HelpAction))
+        if has_options or path == ("plot", "taxonomy"):
+            assert f"## `infdepth {' '.join(path)}`" in text, path
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            for option in action.option_strings:
+                assert f"`{option}" in text, f"{' '.join(path)} {option} is not in docs/cli.md"
+                seen += 1
+    assert seen >= 10
