@@ -259,3 +259,28 @@ def test_bad_inputs():
 def test_public_api_exports():
     for name in ("nngp", "ntk", "Kernel", "kernel_function", "activation", "Activation"):
         assert hasattr(infdepth, name)
+
+
+@pytest.mark.parametrize("name, params, kind, depth", [
+    ("relu", {}, "ntk", 3), ("erf", {}, "nngp", math.inf), ("erf", {}, "ntk", 40),
+    ("hermite", {"degree": 2}, "nngp", 4), ("abs", {}, "ntk", 2),
+    ("sine_family", {"a": 6.13539}, "ntk", math.inf),
+])
+def test_compiled_gram_path_equals_numpy_path(monkeypatch, name, params, kind, depth):
+    """The numba pass (the 'fast' extra) evaluates the same table with the same cubic."""
+    from infdepth import kernels
+
+    assert kernels._fused_values() is not None, "numba is part of the test extra"
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 5))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    Z = np.vstack([X[:40], -X[40:80], rng.standard_normal((100, 5))])
+    Z[80:] /= np.linalg.norm(Z[80:], axis=1, keepdims=True)
+    kernel = Kernel(activation(name, **params), kind, depth)
+    fast = kernel(X, Z)
+    monkeypatch.setattr(kernels, "USE_NUMBA", False)
+    slow = kernel(X, Z)
+    finite = np.isfinite(slow)
+    np.testing.assert_array_equal(np.isfinite(fast), finite)
+    np.testing.assert_array_equal(fast[~finite], slow[~finite])
+    np.testing.assert_allclose(fast[finite], slow[finite], rtol=1e-13, atol=0)

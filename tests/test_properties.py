@@ -10,9 +10,6 @@ Inputs are drawn from the whole float64 range where the property is about bad in
 (NaN, infinities, 1e308, subnormals): the contract is a finite result or a ValueError,
 never a NaN, an infinity that is not mathematically there, or an exception from inside
 numpy. Examples are derandomized by the ``ci`` profile of ``conftest.py``.
-
-Known defects are pinned by strict xfails at the end of the file (they start failing, as
-they should, once the defect is fixed).
 """
 
 from __future__ import annotations
@@ -71,9 +68,6 @@ def _is_kernel(name, depth) -> bool:
 def test_kernel_values_finite_or_value_error(name, kind, depth, xi):
     fn = infdepth.nngp if kind == "nngp" else infdepth.ntk
     x = np.array(xi, dtype=float)
-    if depth == math.inf and _parity(name) == -1:
-        # odd singular kernels at exactly xi = -1 hang: see the xfail at the end
-        assume(not np.any(x <= -1.0))
     bad = ~np.isfinite(x) | (np.abs(x) > 1 + 2e-12)
     borderline = np.isfinite(x) & (np.abs(x) > 1 + 0.5e-12) & ~bad
     assume(not np.any(borderline))  # the stated tolerance is 1e-12
@@ -114,7 +108,7 @@ def test_kernel_of_increasing_duals_is_increasing(name, kind, depth, xi):
     assume(_is_kernel(name, depth))
     x = np.sort(np.array(xi))
     if depth == math.inf:
-        x = x[np.abs(x) < 1]  # h(+-1) = +-inf; h(-1) hangs (xfail below)
+        x = x[np.abs(x) < 1]  # h(+-1) = +-inf
     if kind == "ntk" and name == "relu":
         x = x[x >= 0]
     fn = infdepth.nngp if kind == "nngp" else infdepth.ntk
@@ -440,21 +434,31 @@ def test_bad_activation_parameters_raise_value_error(value):
 
 
 # =========================================================================== known defects
-@pytest.mark.xfail(strict=True, raises=ArithmeticError, reason=(
-    "odd singular kernels at exactly xi = -1 (antipodal points) at depth infinity run "
-    "the depth recursion at 1 - |xi| = 0 until MAX_STEPS instead of returning -inf: "
-    "KernelFunction._evaluate handles d == 0 but not e == 0 for odd duals"))
-def test_odd_singular_kernel_at_antipodal_points(monkeypatch):
+def test_kernels_at_exactly_antipodal_points(monkeypatch):
+    """-1 is a fixed point of a dual with a parity: k(-1) = parity * k(1), no recursion."""
     import infdepth.dynamics
 
-    infdepth.nngp(np.array([0.5]), "erf", math.inf)  # the table itself is fine
-    monkeypatch.setattr(infdepth.dynamics, "MAX_STEPS", 2000)  # fail fast, not in minutes
+    infdepth.nngp(np.array([0.5]), "erf", math.inf)  # the table itself
+    monkeypatch.setattr(infdepth.dynamics, "MAX_STEPS", 2000)  # a recursion would fail fast
     assert infdepth.nngp(np.array([-1.0]), "erf", math.inf)[0] == -math.inf
+    x = np.array([[1.0, 0.0]])
+    for name, parity in (("erf", -1), ("abs", 1)):
+        for kind in ("nngp", "ntk"):
+            for depth in (1, 7):
+                # the recursion written out: S -> dual(S), K -> dual(S) + K dual'(S)
+                act = infdepth.activation(name)
+                S = K = -1.0
+                norm_S = norm_K = 1.0
+                for _ in range(depth):
+                    S, K = act.dual(S), act.dual(S) + K * act.dual_derivative(S)
+                    norm_S, norm_K = act.dual(norm_S), (act.dual(norm_S)
+                                                        + norm_K * act.dual_derivative(norm_S))
+                expected = S / norm_S if kind == "nngp" else K / norm_K
+                assert expected == pytest.approx(parity)
+                got = infdepth.Kernel(name, kind, depth)(x, -x)[0, 0]
+                assert got == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "activation parameters whose square overflows raise OverflowError from Python "
-    "arithmetic in activations.py instead of a ValueError"))
 @pytest.mark.parametrize("name, params", [("leaky_relu", {"slope": 1e300}),
                                           ("erf", {"scale": 1e300})])
 def test_huge_activation_parameters(name, params):

@@ -409,6 +409,9 @@ def activation(name: str | Activation, **params) -> Activation:
         act = BUILTIN_ACTIVATIONS[key](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for activation {name!r}: {exc}") from None
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise ValueError(f"parameters {params} of activation {name!r} are out of float64's "
+                         f"range: {exc}") from None
     if cache_key is not None:  # one instance per built-in, so kernel tables are shared
         _BUILTIN_CACHE[cache_key] = act
     return act

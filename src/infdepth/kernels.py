@@ -81,6 +81,67 @@ def _complements(xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray, np.n
 
 #: Entries processed per block (keeps the working set in cache).
 BLOCK = 1 << 15
+#: Evaluate plain values with one compiled pass per entry when numba is installed (the
+#: "fast" extra); False forces the numpy path (same table, same cubic).
+USE_NUMBA = True
+
+
+def _fused_values_py(xi, start, inv_step, c0, c1, c2, c3, cell_sign, order, at_one,
+                     parity, out, direct):  # pragma: no cover - compiled by numba
+    """out = sign * exp(cubic(s)) * xi^order with s = log((1 - xi) / (1 + xi)), per entry.
+
+    The numpy path of :meth:`KernelFunction._evaluate` with the same arithmetic, in one
+    pass; ``direct[i]`` marks entries outside the table or in unusable cells.
+    """
+    n_cells = c0.size
+    for i in range(xi.size):
+        x = xi[i]
+        d = 1.0 - x
+        direct[i] = False
+        e = 1.0 + x
+        if d == 0.0:
+            out[i] = at_one
+            continue
+        if e == 0.0 and parity != 0:
+            out[i] = parity * at_one
+            continue
+        u = (math.log(d / e) - start) * inv_step if e > 0.0 else math.inf
+        if not (u >= 0.0 and u < n_cells):
+            direct[i] = True
+            out[i] = 0.0
+            continue
+        cell = int(u)
+        sign = cell_sign[cell]
+        if sign == 0.0:
+            direct[i] = True
+            out[i] = 0.0
+            continue
+        t = u - cell
+        q = c3[cell] * t + c2[cell]
+        q = q * t + c1[cell]
+        q = q * t + c0[cell]
+        if order == 1:
+            sign *= x
+        elif order > 1:
+            sign *= x**order
+        out[i] = sign * math.exp(q)
+
+
+_FUSED_VALUES = []
+
+
+def _fused_values():
+    """The compiled :func:`_fused_values_py`, or None without numba (or if disabled)."""
+    if not USE_NUMBA:
+        return None
+    if not _FUSED_VALUES:
+        try:
+            import numba
+        except ImportError:  # numba is an optional accelerator
+            _FUSED_VALUES.append(None)
+        else:
+            _FUSED_VALUES.append(numba.njit(cache=True, nogil=True)(_fused_values_py))
+    return _FUSED_VALUES[0]
 
 
 @dataclass
@@ -362,8 +423,22 @@ class KernelFunction:
         if delta is not None:
             delta, eps = delta.ravel(), eps.ravel()
         first = np.empty(xi.size) if out_array is None else out_array.reshape(-1)
+        fused = _fused_values() if out == "value" and delta is None else None
+        if fused is not None:
+            table = self._value_table
+            direct = np.empty(xi.size, dtype=bool)
+            fused(np.ascontiguousarray(xi), table.start, 1.0 / table.step, table.c0,
+                  table.c1, table.c2, table.c3, table.sign, self.zero_order,
+                  math.inf if self.depth == math.inf else 1.0, self.dual.parity, first,
+                  direct)
+            if direct.any():
+                idx = np.flatnonzero(direct)
+                _store(out, first, None, idx, *self._direct(xi[idx], 1.0 - xi[idx],
+                                                            1.0 + xi[idx]))
+            return first.reshape(shape), None
         second = np.empty(xi.size) if out == "log" else None
         table = self._complement_table if out == "complement" else self._value_table
+        parity = self.dual.parity
         for start in range(0, xi.size, BLOCK):
             sl = slice(start, start + BLOCK)
             x = xi[sl]
@@ -375,11 +450,16 @@ class KernelFunction:
                 s = np.divide(d, e)
                 np.log(s, out=s)
             q, sign, direct = table.lookup(s)
+            # xi = 1, and xi = -1 for a dual with a parity (k(-1) = parity * k(1): -1 is
+            # then a fixed point too, which no recursion would leave)
             at_one = d == 0
+            if parity:
+                at_one |= e == 0
             any_one = bool(at_one.any())
+            end_sign = np.where(d == 0, 1.0, float(parity)) if any_one else None
             if out == "complement":
-                if any_one:
-                    q[at_one] = -np.inf
+                if any_one:  # log(1 - k): -inf where k = 1, log 2 where k = -1
+                    q[at_one] = np.where(end_sign[at_one] > 0, -np.inf, math.log(2.0))
             elif self.zero_at_origin:  # the table holds log|k / xi^order|
                 order = self.zero_order
                 if out == "log":
@@ -390,7 +470,7 @@ class KernelFunction:
                     sign *= x if order == 1 else x**order
             if out != "complement" and any_one:
                 q[at_one] = np.inf if self.depth == math.inf else 0.0
-                sign[at_one] = 1.0
+                sign[at_one] = end_sign[at_one]
             if any_one:
                 direct &= ~at_one
             _store(out, first, second, sl, sign, q, q)
