@@ -37,6 +37,14 @@ def test_api_doctests():
     assert result.failed == 0, f"{result.failed} doctest failures in docs/api.md (see stdout)"
 
 
+def test_readme_doctests():
+    readme = DOCS.parent / "README.md"
+    result = doctest.testfile(str(readme), module_relative=False, optionflags=FLAGS,
+                              report=True, raise_on_error=False)
+    assert result.attempted > 10
+    assert result.failed == 0, f"{result.failed} doctest failures in README.md (see stdout)"
+
+
 def _transcripts():
     """(command, expected output) for every '$ infdepth ...' line of docs/cli.md."""
     text = (DOCS / "cli.md").read_text()
