@@ -376,10 +376,9 @@ def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK,
         log_d = np.log(dS[f])
         if ntk:
             log_E = np.log(eK[f]) + log_D_frozen[f]
-            inner = np.logaddexp(
-                log_m + log_E,
-                log_d + np.log(m * r + beta * np.exp(_log_partial_sum(log_m, l, r))),
-            )
+            with np.errstate(divide="ignore"):  # r = 0 (frozen at the last layer): log 0
+                tail = np.log(m * r + beta * np.exp(_log_partial_sum(log_m, l, r)))
+            inner = np.logaddexp(log_m + log_E, log_d + tail)
             log_e = (r - 1) * log_m + inner - _log_D(log_m, depth)
             eK[f] = np.exp(log_e)
             log_comp = log_e
