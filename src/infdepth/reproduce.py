@@ -137,7 +137,7 @@ QUICK = Sizes(
     consistency_ns=(100, 300, 1_000, 3_000, 10_000),
     consistency_seeds=2,
     consistency_n_test=1_000,
-    consistency_solve_cap=1_000,
+    consistency_solve_cap=3_000,
     regression_n_train=800,
     regression_n_test=1_000,
     regression_depths=(1, 2, 3, 5, 10, 20, 50, 1_000, 10**6),
@@ -545,6 +545,9 @@ def _consistency_methods(d: int, sizes: Sizes):
          lambda: _network(_designed(d - 1), math.inf)),
         (f"Hilbert estimate (alpha={d - 1})", None, lambda: _hilbert(float(d - 1))),
         ("erf, depth inf", None, lambda: _network(_activation("erf"), math.inf)),
+        # the fourth regime (dual'(1) < 1): psi interpolation, a dense solve
+        ("softplus, depth inf (psi)", sizes.consistency_solve_cap,
+         lambda: _network(_activation("softplus"), math.inf)),
         (f"relu, depth {L}", sizes.consistency_solve_cap,
          lambda: _network(_activation("relu"), L)),
         ("1-NN", None, lambda: KNeighborsClassifier(n_neighbors=1)),
