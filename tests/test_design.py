@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from infdepth import kernel_function
+from infdepth import activation, kernel_function
 from infdepth.activations import hermite_coefficients
 from infdepth.design import (
     FAMILIES,
@@ -215,3 +215,12 @@ def test_bad_requests():
     with pytest.raises(ValueError, match="positive number"):
         design_activation(alpha="two")
     assert set(FAMILIES) == {"polynomial", "odd_polynomial", "sine"}
+
+
+def test_sine_design_leaves_the_shared_builtin_alone():
+    designed = design_activation(alpha=3.0, family="sine")
+    builtin = activation("sine_family", a=designed.params["a"])
+    assert builtin.params == {"a": designed.params["a"]}
+    assert builtin.name.startswith("sine_family") and designed.name.startswith("designed")
+    xi = np.linspace(-1, 1, 7)
+    np.testing.assert_array_equal(designed.dual(xi), builtin.dual(xi))
