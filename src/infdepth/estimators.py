@@ -171,9 +171,27 @@ _MASK = (1 << _SHIFT) - 1
 _TSCALE = 2.0**-_SHIFT
 
 
+def _nb_row_dots_py(Q, i, XtT, j0, w, buf):  # pragma: no cover - compiled by numba
+    """buf[j] = sum_k Q[i, k] XtT[k, j0 + j] for j < w, summed in the order k = 0, 1, ...
+
+    The one inner-product loop of every compiled kernel below, so that they all round
+    the same way.
+    """
+    q = Q[i, 0]
+    for j in range(w):
+        buf[j] = q * XtT[0, j0 + j]
+    for k in range(1, Q.shape[1]):
+        q = Q[i, k]
+        for j in range(w):
+            buf[j] += q * XtT[k, j0 + j]
+
+
+_row_dots = _nb_row_dots_py  # replaced by the compiled helper before compilation
+
+
 def _nb_dots_py(Q, XtT, out):  # pragma: no cover - compiled by numba
     """out[i, j] = sum_k Q[i, k] XtT[k, j], summed in the order k = 0, 1, ..."""
-    m, d = Q.shape
+    m = Q.shape[0]
     n = XtT.shape[1]
     chunks = (m + FAST_ROWS - 1) // FAST_ROWS
     for ch in _prange(chunks):
@@ -182,13 +200,7 @@ def _nb_dots_py(Q, XtT, out):  # pragma: no cover - compiled by numba
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
             for i in range(r0, r1):
-                q = Q[i, 0]
-                for j in range(j0, j1):
-                    out[i, j] = q * XtT[0, j]
-                for k in range(1, d):
-                    q = Q[i, k]
-                    for j in range(j0, j1):
-                        out[i, j] += q * XtT[k, j]
+                _row_dots(Q, i, XtT, j0, j1 - j0, out[i, j0:j1])
 
 
 def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: no cover
@@ -197,7 +209,7 @@ def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: n
     ``count[i]`` gets the number of near pairs (1 - |xi| < near_gap) of row i; the
     training set is sorted by class, class c occupying columns seg[c]:seg[c+1].
     """
-    m, d = Q.shape
+    m = Q.shape[0]
     n = XtT.shape[1]
     n_classes = seg.shape[0] - 1
     chunks = (m + FAST_ROWS - 1) // FAST_ROWS
@@ -211,13 +223,7 @@ def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: n
             j1 = min(n, j0 + FAST_TILE)
             w = j1 - j0
             for i in range(r0, r1):
-                q = Q[i, 0]
-                for j in range(w):
-                    buf[j] = q * XtT[0, j0 + j]
-                for k in range(1, d):
-                    q = Q[i, k]
-                    for j in range(w):
-                        buf[j] += q * XtT[k, j0 + j]
+                _row_dots(Q, i, XtT, j0, w, buf)
                 for j in range(w):
                     gap[j] = 1.0 - abs(buf[j])
                 near = 0
@@ -242,7 +248,6 @@ def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: n
 
 def _nb_near_py(Q, XtT, rows, offsets, near_gap, out):  # pragma: no cover
     """Column indices of the near pairs of the given rows (same arithmetic as the vote)."""
-    d = Q.shape[1]
     n = XtT.shape[1]
     for r in _prange(rows.shape[0]):
         i = rows[r]
@@ -251,13 +256,7 @@ def _nb_near_py(Q, XtT, rows, offsets, near_gap, out):  # pragma: no cover
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
             w = j1 - j0
-            q = Q[i, 0]
-            for j in range(w):
-                buf[j] = q * XtT[0, j0 + j]
-            for k in range(1, d):
-                q = Q[i, k]
-                for j in range(w):
-                    buf[j] += q * XtT[k, j0 + j]
+            _row_dots(Q, i, XtT, j0, w, buf)
             for j in range(w):
                 if 1.0 - abs(buf[j]) < near_gap:
                     out[pos] = j0 + j
@@ -276,6 +275,8 @@ def _jit():
     except ImportError:  # pragma: no cover - numba is an optional accelerator
         return None
     globals()["_prange"] = numba.prange
+    globals()["_row_dots"] = numba.njit(cache=True, nogil=True, inline="always")(
+        _nb_row_dots_py)
     opts = {"parallel": True, "cache": True, "nogil": True}
     return {
         "dots": numba.njit(**opts)(_nb_dots_py),
