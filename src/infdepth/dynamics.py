@@ -130,6 +130,11 @@ def signed_log(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.sign(x), np.log(np.abs(x))
 
 
+def complement_from_log(sign, logabs) -> np.ndarray:
+    """1 - sign e^logabs, without cancellation where the value is close to 1."""
+    return np.where(sign > 0, -np.expm1(np.minimum(logabs, 0.0)), 1.0 + np.exp(logabs))
+
+
 def signed_logaddexp(s1, a1, s2, a2) -> tuple[np.ndarray, np.ndarray]:
     """(sign, log|.|) of s1 e^a1 + s2 e^a2."""
     s1 = np.where(np.isneginf(a1), 0.0, s1)
@@ -253,7 +258,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             k_s, k_a = signed_logaddexp(
                 new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
             )
-            k_e = np.where(k_s > 0, -np.expm1(np.minimum(k_a, 0.0)), 1.0 + np.exp(k_a))
+            k_e = complement_from_log(k_s, k_a)
             e_old = eK[idx]
             use_c = near & (e_old < 0.5) & (sK[idx] > 0)
             if np.any(use_c):
@@ -291,7 +296,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         if linear and np.any(frozen_at >= 0):
             raise NotImplementedError("derivative tables are only built for parabolic duals")
         with np.errstate(over="ignore"):
-            eK = np.where(sK > 0, -np.expm1(np.minimum(aK, 0.0)), 1.0 + np.exp(aK))
+            eK = complement_from_log(sK, aK)
         ntk = True
     with np.errstate(divide="ignore", invalid="ignore"):
         log_comp = np.log(eK if ntk else dS)
@@ -350,7 +355,7 @@ def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK,
             )
             log_DL = _log_D(log_m, depth)
             sK[f], aK[f] = s, a + r * log_lam - log_DL
-            eK[f] = np.where(sK[f] > 0, -np.expm1(np.minimum(aK[f], 0)), 1 + np.exp(aK[f]))
+            eK[f] = complement_from_log(sK[f], aK[f])
         dS[f] = 1 - sS[f] * np.exp(aS[f])
     elif att.kind == "interior":
         if ntk:  # K_L = lam^r K_l + xi* (1 - lam^r) / (1 - lam)
@@ -363,7 +368,7 @@ def _jump(dual, att, depth, frozen, frozen_at, log_D_frozen, sS, aS, dS, sK, aK,
                     math.log(abs(att.point)) + np.log(-np.expm1(log_lam_r)) - math.log(1 - lam),
                 )
             sK[f], aK[f] = s, a - _log_D(log_m, depth)
-            eK[f] = np.where(sK[f] > 0, -np.expm1(np.minimum(aK[f], 0)), 1 + np.exp(aK[f]))
+            eK[f] = complement_from_log(sK[f], aK[f])
     else:  # "one": delta_L = m^r delta_l; E_L = m^(r-1) [m E_l + delta_l (m r + beta sum D)]
         beta = dual.curvature_at_one
         if infinite:  # psi = lim delta_L / m^L (both kernels; see module docstring)
