@@ -187,7 +187,7 @@ def test_fused_lookup_table_travels_with_the_model():
     assert tables  # the prediction built one
     loaded = pickle.loads(pickle.dumps(model))
     for key, table in tables.items():
-        np.testing.assert_array_equal(loaded._cache[key].c0, table.c0)
+        np.testing.assert_array_equal(loaded._cache[key].coefs, table.coefs)
     np.testing.assert_array_equal(loaded.predict_proba(T), before)
 
 

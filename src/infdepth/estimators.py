@@ -113,7 +113,16 @@ from .activations import _BUILTIN_CACHE, Activation, hermite_coefficients, hermi
 from .activations import activation as _activation
 from .duals import SeriesDual
 from .dynamics import find_attractor
-from .kernels import KernelFunction, check_depth, kernel_function
+from .kernels import (
+    GAP_BASE,
+    GAP_CELLS,
+    GAP_MASK,
+    GAP_SHIFT,
+    GapTable,
+    KernelFunction,
+    check_depth,
+    kernel_function,
+)
 
 __all__ = [
     "InfiniteNetworkClassifier",
@@ -129,7 +138,7 @@ NEAR_GAP = 1e-4
 #: for every block of test rows.
 FAST_MIN_TRAIN = 2048
 #: Training-set tile of the fused pass (columns per inner loop).
-FAST_TILE = 2048
+FAST_TILE = 512
 #: Test rows per parallel work item of the numba kernels.
 FAST_ROWS = 16
 
@@ -160,30 +169,51 @@ class IllConditionedGramWarning(UserWarning):
 
 _prange = range  # replaced by numba.prange before compilation
 
-#: Cell layout of the depth-infinity lookup table: cells evenly spaced in the float64
-#: representation of d = 1 - |xi|: 2^(52-_SHIFT) cells per octave, octaves 2^-14 .. 2^0.
-_SHIFT = 44
-_PER_OCTAVE = 1 << (52 - _SHIFT)
-_LOW_EXPONENT = -14
-_NCELL = (-_LOW_EXPONENT) * _PER_OCTAVE + 1  # the last cell holds d = 1 exactly
-_BASE = (1023 + _LOW_EXPONENT) << (52 - _SHIFT)
-_MASK = (1 << _SHIFT) - 1
-_TSCALE = 2.0**-_SHIFT
+#: Rows of the test set whose inner products one pass of the dot loop computes together
+#: (each training column is loaded once for all of them).
+_ROW_GROUP = 4
+#: The bits of 1.0: OR-ed with a 52-bit fraction they give 1 + fraction exactly.
+_ONE_BITS = np.int64(0x3FF0000000000000)
 
 
-def _nb_row_dots_py(Q, i, XtT, j0, w, buf):  # pragma: no cover - compiled by numba
-    """buf[j] = sum_k Q[i, k] XtT[k, j0 + j] for j < w, summed in the order k = 0, 1, ...
+def _nb_row_dots_py(Q, i, nr, XtT, j0, w, buf):  # pragma: no cover - compiled by numba
+    """buf[r, j] = sum_k Q[i + r, k] XtT[k, j0 + j] for r < nr <= 4, j < w, summed in the
+    order k = 0, 1, ... (a multiply, then an add).
 
     The one inner-product loop of every compiled kernel below, so that they all round
-    the same way.
+    the same way; four rows share each load of a training column.
     """
-    q = Q[i, 0]
-    for j in range(w):
-        buf[j] = q * XtT[0, j0 + j]
-    for k in range(1, Q.shape[1]):
-        q = Q[i, k]
+    d = Q.shape[1]
+    # (a slice per training row: indices that start at 0 let the loops vectorize)
+    if nr == 4:
+        q0, q1, q2, q3 = Q[i, 0], Q[i + 1, 0], Q[i + 2, 0], Q[i + 3, 0]
+        column = XtT[0, j0:j0 + w]
         for j in range(w):
-            buf[j] += q * XtT[k, j0 + j]
+            x = column[j]
+            buf[0, j] = q0 * x
+            buf[1, j] = q1 * x
+            buf[2, j] = q2 * x
+            buf[3, j] = q3 * x
+        for k in range(1, d):
+            q0, q1, q2, q3 = Q[i, k], Q[i + 1, k], Q[i + 2, k], Q[i + 3, k]
+            column = XtT[k, j0:j0 + w]
+            for j in range(w):
+                x = column[j]
+                buf[0, j] += q0 * x
+                buf[1, j] += q1 * x
+                buf[2, j] += q2 * x
+                buf[3, j] += q3 * x
+        return
+    for r in range(nr):
+        q = Q[i + r, 0]
+        column = XtT[0, j0:j0 + w]
+        for j in range(w):
+            buf[r, j] = q * column[j]
+        for k in range(1, d):
+            q = Q[i + r, k]
+            column = XtT[k, j0:j0 + w]
+            for j in range(w):
+                buf[r, j] += q * column[j]
 
 
 _row_dots = _nb_row_dots_py  # replaced by the compiled helper before compilation
@@ -197,17 +227,24 @@ def _nb_dots_py(Q, XtT, out):  # pragma: no cover - compiled by numba
     for ch in _prange(chunks):
         r0 = ch * FAST_ROWS
         r1 = min(m, r0 + FAST_ROWS)
+        buf = np.empty((_ROW_GROUP, FAST_TILE))
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
-            for i in range(r0, r1):
-                _row_dots(Q, i, XtT, j0, j1 - j0, out[i, j0:j1])
+            for i in range(r0, r1, _ROW_GROUP):
+                nr = min(_ROW_GROUP, r1 - i)
+                _row_dots(Q, i, nr, XtT, j0, j1 - j0, buf)
+                out[i:i + nr, j0:j1] = buf[:nr, :j1 - j0]
 
 
-def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: no cover
+def _nb_vote_py(Q, XtT, seg, coefs, near_gap, acc, count):  # pragma: no cover
     """acc[i, c] += sum over class-c columns of table(<q_i, x_j>), near pairs excluded.
 
     ``count[i]`` gets the number of near pairs (1 - |xi| < near_gap) of row i; the
-    training set is sorted by class, class c occupying columns seg[c]:seg[c+1].
+    training set is sorted by class, class c occupying columns seg[c]:seg[c+1]. The
+    table is a :class:`~infdepth.kernels.GapTable` (``coefs``); cells and the cubic's
+    variable t in [0, 1) come from the bits of 1 - |xi| (t = (mantissa bits | 1.0) - 1),
+    in a loop apart from the table reads. Each tile's class sum is four interleaved
+    partial sums: a fixed order, whatever the blocking of the test rows.
     """
     m = Q.shape[0]
     n = XtT.shape[1]
@@ -216,34 +253,54 @@ def _nb_vote_py(Q, XtT, seg, c0, c1, c2, c3, near_gap, acc, count):  # pragma: n
     for ch in _prange(chunks):
         r0 = ch * FAST_ROWS
         r1 = min(m, r0 + FAST_ROWS)
-        buf = np.empty(FAST_TILE)
+        buf = np.empty((_ROW_GROUP, FAST_TILE))
         gap = np.empty(FAST_TILE)
         bits = gap.view(np.int64)
+        value = np.empty(FAST_TILE)
+        cells = np.empty(FAST_TILE, dtype=np.int64)
+        t_bits = np.empty(FAST_TILE, dtype=np.int64)
+        t_plus_one = t_bits.view(np.float64)
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
             w = j1 - j0
-            for i in range(r0, r1):
-                _row_dots(Q, i, XtT, j0, w, buf)
-                for j in range(w):
-                    gap[j] = 1.0 - abs(buf[j])
-                near = 0
-                for c in range(n_classes):
-                    s0 = max(seg[c], j0) - j0
-                    s1 = min(seg[c + 1], j1) - j0
-                    total = 0.0
-                    for j in range(s0, s1):
+            for i in range(r0, r1, _ROW_GROUP):
+                nr = min(_ROW_GROUP, r1 - i)
+                _row_dots(Q, i, nr, XtT, j0, w, buf)
+                for r in range(nr):
+                    for j in range(w):
+                        gap[j] = 1.0 - abs(buf[r, j])
+                    near = 0
+                    for j in range(w):
                         b = bits[j]
-                        cell = min(max((b >> _SHIFT) - _BASE, 0), _NCELL - 1)
-                        t = (b & _MASK) * _TSCALE
-                        if buf[j] < 0:
-                            cell += _NCELL
-                        v = c0[cell] + t * (c1[cell] + t * (c2[cell] + t * c3[cell]))
-                        if gap[j] < near_gap:
-                            near += 1
-                        else:
-                            total += v
-                    acc[i, c] += total
-                count[i] += near
+                        cell = min(max((b >> GAP_SHIFT) - GAP_BASE, 0), GAP_CELLS - 1)
+                        cells[j] = 4 * (cell + GAP_CELLS * (buf[r, j] < 0))
+                        t_bits[j] = ((b & GAP_MASK) << (52 - GAP_SHIFT)) | _ONE_BITS
+                        near += gap[j] < near_gap
+                    for j in range(w):
+                        u = cells[j]
+                        t = t_plus_one[j] - 1.0
+                        value[j] = coefs[u] + t * (coefs[u + 1] + t * (coefs[u + 2]
+                                                                       + t * coefs[u + 3]))
+                    if near:
+                        for j in range(w):
+                            if gap[j] < near_gap:
+                                value[j] = 0.0
+                    for c in range(n_classes):
+                        s0 = max(seg[c], j0) - j0
+                        s1 = min(seg[c + 1], j1) - j0
+                        p0 = p1 = p2 = p3 = 0.0
+                        j = s0
+                        while j + 4 <= s1:
+                            p0 += value[j]
+                            p1 += value[j + 1]
+                            p2 += value[j + 2]
+                            p3 += value[j + 3]
+                            j += 4
+                        while j < s1:
+                            p0 += value[j]
+                            j += 1
+                        acc[i + r, c] += (p0 + p1) + (p2 + p3)
+                    count[i + r] += near
 
 
 def _nb_near_py(Q, XtT, rows, offsets, near_gap, out):  # pragma: no cover
@@ -252,13 +309,13 @@ def _nb_near_py(Q, XtT, rows, offsets, near_gap, out):  # pragma: no cover
     for r in _prange(rows.shape[0]):
         i = rows[r]
         pos = offsets[r]
-        buf = np.empty(FAST_TILE)
+        buf = np.empty((1, FAST_TILE))
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
             w = j1 - j0
-            _row_dots(Q, i, XtT, j0, w, buf)
+            _row_dots(Q, i, 1, XtT, j0, w, buf)
             for j in range(w):
-                if 1.0 - abs(buf[j]) < near_gap:
+                if 1.0 - abs(buf[0, j]) < near_gap:
                     out[pos] = j0 + j
                     pos += 1
 
@@ -481,56 +538,6 @@ def _simplex_projection(D: np.ndarray) -> np.ndarray:
 
 
 # =========================================================================== fast table
-class _LimitTable:
-    """Piecewise cubic table of a kernel k(xi), |xi| < 1 - NEAR_GAP, for the fused pass.
-
-    Cells are evenly spaced in the bits of d = 1 - |xi| (so logarithmically in d, 256 per
-    octave), one set of cells for xi >= 0 and one for xi < 0; in each cell the value is a
-    cubic in the cell's linear coordinate, interpolating the engine's values at four
-    Chebyshev points. ``usable`` is False if the values span too wide a range for a linear
-    sum or the interpolation error exceeds 1e-9 relative to the cell's largest value.
-    """
-
-    NODES = np.array([0.0, 0.25, 0.75, 1.0])
-
-    def __init__(self, log_weight):
-        cells = np.arange(_NCELL)
-        octave = cells // _PER_OCTAVE + _LOW_EXPONENT
-        start = np.ldexp(1.0 + (cells % _PER_OCTAVE) / _PER_OCTAVE, octave)
-        width = np.ldexp(1.0 / _PER_OCTAVE, octave)
-        V = np.vander(self.NODES, 4, increasing=True)
-        coefs, self.error, self.usable = [], 0.0, True
-        checks = np.array([0.125, 0.5, 0.9])
-        for side in (1.0, -1.0):
-            gap = start[:, None] + width[:, None] * np.concatenate([self.NODES, checks])
-            values = self._values(log_weight, side, gap)
-            if values is None:
-                self.usable = False
-                return
-            c = np.linalg.solve(V, values[:, :4].T).T  # (cells, 4)
-            approx = np.polynomial.polynomial.polyval(checks, c.T, tensor=True)
-            scale = np.max(np.abs(values), axis=1, keepdims=True)
-            scale[scale == 0] = 1.0
-            self.error = max(self.error, float(np.max(np.abs(approx - values[:, 4:]) / scale)))
-            coefs.append(c)
-        c = np.vstack(coefs)
-        self.c0, self.c1, self.c2, self.c3 = (np.ascontiguousarray(c[:, k]) for k in range(4))
-        self.usable = self.error < 1e-9
-
-    @staticmethod
-    def _values(log_weight, side, gap):
-        gap = np.minimum(gap, 1.0)
-        xi = side * (1.0 - gap)
-        delta = gap if side > 0 else 2.0 - gap
-        eps = 2.0 - gap if side > 0 else gap
-        with np.errstate(all="ignore"):
-            sign, logabs = log_weight(xi, delta, eps)
-        if not np.all(np.isfinite(logabs[sign != 0])) or np.max(logabs, initial=-np.inf) > 600:
-            return None
-        with np.errstate(under="ignore"):
-            return sign * np.exp(logabs)
-
-
 # =========================================================================== rules
 class _Weights:
     """A depth-infinity vote rule: f_c(x) = sum_{j in c} s_j w_j(x), weights in log form.
@@ -557,6 +564,12 @@ class _Weights:
             logabs = np.where(anti, np.inf, logabs)
         return sign, logabs
 
+    def values(self, xi, delta, eps):
+        """The weights w(xi) themselves (they may under- or overflow)."""
+        sign, logabs = self._safe_log_weight(xi, delta, eps)
+        with np.errstate(over="ignore", under="ignore"):
+            return sign * np.exp(logabs)
+
     # ------------------------------------------------------------------ numpy path
     def outputs_numpy(self, Q, X, XtT, seg):
         xi, delta, eps = _geometry(Q, X, XtT)
@@ -572,7 +585,7 @@ class _Weights:
         count = np.zeros(m, dtype=np.int64)
         Q = np.ascontiguousarray(Q)
         with _JIT_LOCK:
-            jit["vote"](Q, XtT, seg, table.c0, table.c1, table.c2, table.c3, NEAR_GAP, acc, count)
+            jit["vote"](Q, XtT, seg, table.coefs, NEAR_GAP, acc, count)
         rows = np.flatnonzero(count)
         if rows.size == 0:
             return acc
@@ -1001,10 +1014,10 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
         if jit is not None and self.X_fit_.shape[0] >= FAST_MIN_TRAIN:
             table = self._cache.get(("table", weights.table_key))
             if table is None:
-                table = self._cache[("table", weights.table_key)] = _LimitTable(
-                    weights._safe_log_weight
+                table = self._cache[("table", weights.table_key)] = GapTable(
+                    weights.values, largest=math.exp(600)
                 )
-            if table.usable:
+            if np.all(table.ok):
                 return weights.outputs_fast(Q, self.X_fit_, self._train_T(), self._seg,
                                             table, jit)
         return weights.outputs_numpy(Q, self.X_fit_, self._train_T(), self._seg)

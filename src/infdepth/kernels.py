@@ -81,6 +81,8 @@ def _complements(xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray, np.n
 
 #: Entries processed per block (keeps the working set in cache).
 BLOCK = 1 << 15
+#: Entries per row block of a Gram matrix on the compiled path (one reused buffer).
+COMPILED_BLOCK = 1 << 22
 #: Evaluate plain values with one compiled pass per entry when numba is installed (the
 #: "fast" extra); False forces the numpy path (same table, same cubic).
 USE_NUMBA = True
@@ -127,7 +129,126 @@ def _fused_values_py(xi, start, inv_step, c0, c1, c2, c3, cell_sign, order, at_o
         out[i] = sign * math.exp(q)
 
 
+def _gap_values_py(xi, coefs, order, gap_min, out):
+    """out = xi^order * cubic(1 - |xi|) from a :class:`GapTable`, no log or exp per entry.
+
+    Entries with 1 - |xi| < ``gap_min`` (or NaN), or whose cell is unusable (NaN
+    coefficients), get out = NaN; returns their flat indices, in order.
+    """
+    n = xi.size
+    n_tiles = (n + GAP_TILE - 1) // GAP_TILE
+    counts = np.zeros(n_tiles, dtype=np.int64)
+    for tile in _gap_prange(n_tiles):
+        i0 = tile * GAP_TILE
+        w = min(GAP_TILE, n - i0)
+        gap = np.empty(GAP_TILE)
+        bits = gap.view(np.int64)
+        for j in range(w):
+            gap[j] = 1.0 - abs(xi[i0 + j])
+        count = 0
+        for j in range(w):
+            x = xi[i0 + j]
+            v = math.nan
+            if gap[j] >= gap_min:
+                b = bits[j]
+                cell = (b >> GAP_SHIFT) - GAP_BASE
+                if x < 0:
+                    cell += GAP_CELLS
+                t = (b & GAP_MASK) * GAP_TSCALE
+                u = 4 * cell
+                v = coefs[u] + t * (coefs[u + 1] + t * (coefs[u + 2] + t * coefs[u + 3]))
+                if order == 1:
+                    v *= x
+                elif order > 1:
+                    v *= x**order
+            count += v != v
+            out[i0 + j] = v
+        counts[tile] = count
+    fallback = np.empty(counts.sum(), dtype=np.int64)
+    total = 0
+    for tile in range(n_tiles):
+        if counts[tile]:
+            for i in range(tile * GAP_TILE, min(n, (tile + 1) * GAP_TILE)):
+                if out[i] != out[i]:
+                    fallback[total] = i
+                    total += 1
+    return fallback
+
+
+_gap_prange = range  # numba.prange in the compiled version
+
+
+#: Cell layout of :class:`GapTable`: cells evenly spaced in the float64 bits of the gap
+#: g = 1 - |xi|, 2^(52 - GAP_SHIFT) per octave, octaves 2^GAP_LOW_EXPONENT .. 2^0.
+GAP_SHIFT = 44
+GAP_PER_OCTAVE = 1 << (52 - GAP_SHIFT)
+GAP_LOW_EXPONENT = -14
+GAP_MIN = 2.0**GAP_LOW_EXPONENT
+GAP_CELLS = (-GAP_LOW_EXPONENT) * GAP_PER_OCTAVE + 1  # the last cell holds g = 1 exactly
+GAP_BASE = (1023 + GAP_LOW_EXPONENT) << (52 - GAP_SHIFT)
+GAP_MASK = (1 << GAP_SHIFT) - 1
+GAP_TSCALE = 2.0**-GAP_SHIFT
+GAP_TILE = 1024
+GAP_PARALLEL = False
+
+
+class GapTable:
+    """Piecewise cubic table of a function f(xi) on |xi| <= 1 - GAP_MIN, indexed by bits.
+
+    Cells are evenly spaced in the float64 bits of g = 1 - |xi| (so logarithmically in g,
+    256 per octave), one set for xi >= 0 and one for xi < 0, so that a compiled loop finds
+    an entry's cell with a shift and reads the linear coordinate t in [0, 1) from the
+    mantissa: no logarithm. On each cell f is a cubic in t interpolating f at four
+    Chebyshev-like points; three more points measure the error. A cell is usable (``ok``)
+    when its values are finite, of one sign if ``one_sign``, with largest magnitude in
+    [smallest, largest], and the error is at most ``rtol`` times it; unusable cells
+    have NaN coefficients, which the compiled passes treat as "evaluate elsewhere".
+    ``coefs[4 c + k]`` is the coefficient of t^k in cell c (side xi < 0 from cell
+    GAP_CELLS on): one cache line per lookup.
+
+    Parameters
+    ----------
+    values : callable
+        ``values(xi, delta, eps)`` -> f, with delta = 1 - xi and eps = 1 + xi exact.
+    """
+
+    NODES = np.array([0.0, 0.25, 0.75, 1.0])
+    CHECKS = np.array([0.125, 0.5, 0.9])
+
+    def __init__(self, values, *, rtol: float = 1e-9, one_sign: bool = False,
+                 smallest: float = 0.0, largest: float = math.inf) -> None:
+        cells = np.arange(GAP_CELLS)
+        octave = cells // GAP_PER_OCTAVE + GAP_LOW_EXPONENT
+        start = np.ldexp(1.0 + (cells % GAP_PER_OCTAVE) / GAP_PER_OCTAVE, octave)
+        width = np.ldexp(1.0 / GAP_PER_OCTAVE, octave)
+        V = np.vander(self.NODES, 4, increasing=True)
+        gap = np.minimum(start[:, None] + width[:, None]
+                         * np.concatenate([self.NODES, self.CHECKS]), 1.0)
+        coefs, oks, self.error = [], [], 0.0
+        for side in (1.0, -1.0):
+            xi = side * (1.0 - gap)
+            delta, eps = (gap, 2.0 - gap) if side > 0 else (2.0 - gap, gap)
+            with np.errstate(all="ignore"):
+                f = np.asarray(values(xi, delta, eps), dtype=float)
+                c = np.linalg.solve(V, f[:, :4].T).T  # (cells, 4)
+                approx = np.polynomial.polynomial.polyval(self.CHECKS, c.T, tensor=True)
+                scale = np.max(np.abs(f), axis=1)
+                error = np.max(np.abs(approx - f[:, 4:]), axis=1) / np.where(scale > 0, scale, 1)
+            ok = np.all(np.isfinite(f), axis=1) & (scale >= smallest) & (scale <= largest)
+            if one_sign:
+                ok &= np.all(f > 0, axis=1) | np.all(f < 0, axis=1)
+            ok &= error <= rtol
+            if np.any(ok):
+                self.error = max(self.error, float(np.max(error[ok])))
+            c[~ok] = np.nan
+            coefs.append(c)
+            oks.append(ok)
+        self.ok = np.concatenate(oks)
+        self.coefs = np.ascontiguousarray(np.vstack(coefs)).reshape(-1)
+
+
 _FUSED_VALUES = []
+_GAP_VALUES = []
 
 
 def _fused_values():
@@ -142,6 +263,19 @@ def _fused_values():
         else:
             _FUSED_VALUES.append(numba.njit(cache=True, nogil=True)(_fused_values_py))
     return _FUSED_VALUES[0]
+
+
+def _gap_values():
+    """The compiled :func:`_gap_values_py`, or None without numba (or if disabled)."""
+    if not USE_NUMBA or _fused_values() is None:
+        return None
+    if not _GAP_VALUES:
+        import numba
+
+        globals()["_gap_prange"] = numba.prange
+        compiled = numba.njit(cache=True, nogil=True, parallel=GAP_PARALLEL)(_gap_values_py)
+        _GAP_VALUES.append(compiled)
+    return _GAP_VALUES[0]
 
 
 @dataclass
@@ -404,6 +538,33 @@ class KernelFunction:
         self._value_table = value_fit.cells(-S_MAX)
         self._complement_fit = comp_fit  # cells built on first use of log_complement()
         self._complement_cells = None
+        self._gap = None  # the compiled pass's GapTable, built on first use
+
+    def _reduced_values(self, xi, delta, eps) -> np.ndarray:
+        """k(xi) / xi^order, the smooth function the tables hold (|xi| < 1)."""
+        sign, logabs = self._evaluate(xi, delta, eps, "log")
+        order = self.zero_order
+        with np.errstate(all="ignore"):
+            reduced = sign * np.sign(xi) ** order * np.exp(logabs - order * np.log(np.abs(xi)))
+        at_zero = xi == 0
+        if order and np.any(at_zero):  # the limit: read the log table at s = 0
+            q, sign0, direct = self._value_table.lookup(np.zeros(1))
+            reduced[at_zero] = math.nan if direct[0] else sign0[0] * math.exp(q[0])
+        return reduced
+
+    def _gap_pass(self, xi: np.ndarray, out: np.ndarray, gap_min: float = GAP_MIN):
+        """Compiled values from the :class:`GapTable`; returns the indices left undone.
+
+        Cells are usable where the cubic in the value domain is as accurate as the log
+        table (1e-10 relative) and the values neither change sign nor leave
+        [1e-280, 1e280]; everything else (and 1 - |xi| < ``gap_min``) is left to the
+        log-domain path.
+        """
+        if self._gap is None:
+            self._gap = GapTable(self._reduced_values, rtol=1e-10, one_sign=True,
+                                 smallest=1e-280, largest=1e280)
+        table = self._gap
+        return _gap_values()(xi, table.coefs, self.zero_order, gap_min, out)
 
     @property
     def _complement_table(self) -> _CubicTable:
@@ -425,16 +586,10 @@ class KernelFunction:
         first = np.empty(xi.size) if out_array is None else out_array.reshape(-1)
         fused = _fused_values() if out == "value" and delta is None else None
         if fused is not None:
-            table = self._value_table
-            direct = np.empty(xi.size, dtype=bool)
-            fused(np.ascontiguousarray(xi), table.start, 1.0 / table.step, table.c0,
-                  table.c1, table.c2, table.c3, table.sign, self.zero_order,
-                  math.inf if self.depth == math.inf else 1.0, self.dual.parity, first,
-                  direct)
-            if direct.any():
-                idx = np.flatnonzero(direct)
-                _store(out, first, None, idx, *self._direct(xi[idx], 1.0 - xi[idx],
-                                                            1.0 + xi[idx]))
+            xi = np.ascontiguousarray(xi)
+            rest = self._gap_pass(xi, first)
+            if rest.size:
+                self._fused_log_pass(xi[rest], first, rest)
             return first.reshape(shape), None
         second = np.empty(xi.size) if out == "log" else None
         table = self._complement_table if out == "complement" else self._value_table
@@ -482,6 +637,21 @@ class KernelFunction:
         if out == "log":
             return first.reshape(shape), second.reshape(shape)
         return first.reshape(shape), None
+
+    def _fused_log_pass(self, xi: np.ndarray, out: np.ndarray, where: np.ndarray) -> None:
+        """out[where] = k(xi) by the compiled log-table pass (cubic in log|k|, then exp)."""
+        table = self._value_table
+        values = np.empty(xi.size)
+        direct = np.empty(xi.size, dtype=bool)
+        _fused_values()(xi, table.start, 1.0 / table.step, table.c0, table.c1, table.c2,
+                        table.c3, table.sign, self.zero_order,
+                        math.inf if self.depth == math.inf else 1.0, self.dual.parity,
+                        values, direct)
+        out[where] = values
+        if direct.any():
+            idx = np.flatnonzero(direct)
+            _store("value", out, None, where[idx],
+                   *self._direct(xi[idx], 1.0 - xi[idx], 1.0 + xi[idx]))
 
     def log(self, xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray]:
         """(sign, log|k(xi)|): the log-domain form, safe at any depth.
@@ -624,6 +794,13 @@ class Kernel:
         fn = self.function
         fn._check_values_exist()
         out = np.empty((X.shape[0], Z.shape[0]))
+        if not log and _gap_values() is not None:
+            blocks = list(_row_blocks(X.shape[0], Z.shape[0], COMPILED_BLOCK))
+            buffer = np.empty((blocks[0].stop - blocks[0].start, Z.shape[0]))
+            for rows in blocks:
+                xi = np.matmul(X[rows], Z.T, out=buffer[: rows.stop - rows.start])
+                self._compiled_block(fn, xi, X[rows], Z, out[rows].reshape(-1))
+            return out
         signs = np.empty_like(out) if log else None
         for rows in _row_blocks(X.shape[0], Z.shape[0]):
             xi = X[rows] @ Z.T
@@ -641,6 +818,24 @@ class Kernel:
                 else:
                     out[rows][i, j] = fn(xi_n, delta, eps)
         return (signs, out) if log else out
+
+    @staticmethod
+    def _compiled_block(fn: KernelFunction, xi: np.ndarray, x: np.ndarray, Z: np.ndarray,
+                        out: np.ndarray) -> None:
+        """One row block xi = x @ Z.T by the compiled passes: the value table for most
+        entries, the log table for the rest, the vectors' own complements for near pairs."""
+        xi = xi.reshape(-1)
+        rest = fn._gap_pass(xi, out, gap_min=1.0 - Kernel.NEAR)
+        if rest.size == 0:
+            return
+        values = np.clip(xi[rest], -1.0, 1.0)
+        near = np.abs(values) > Kernel.NEAR
+        far = ~near
+        if np.any(far):
+            fn._fused_log_pass(values[far], out, rest[far])
+        if np.any(near):
+            i, j = np.divmod(rest[near], Z.shape[0])
+            out[rest[near]] = fn(*_pair_complements(x[i], Z[j], values[near]))
 
     def __repr__(self) -> str:
         return f"Kernel({self.activation!r}, kind={self.kind!r}, depth={self.depth})"
@@ -663,12 +858,16 @@ def _check_unit_rows(X, name: str) -> np.ndarray:
     return X
 
 
-def _row_blocks(n: int, m: int):
+def _row_blocks(n: int, m: int, most: int | None = None):
+    """Row slices of an n x m matrix sized by scikit-learn's ``working_memory`` (and by
+    ``most`` entries per block, if given)."""
     from sklearn import get_config
     from sklearn.utils import gen_batches
 
     # about five float64 temporaries of the block's size live at once
     rows = max(1, int(get_config()["working_memory"] * 2**20 / (5 * 8 * max(m, 1))))
+    if most is not None:
+        rows = min(rows, max(1, most // max(m, 1)))
     return gen_batches(n, rows)
 
 
