@@ -121,6 +121,7 @@ from .kernels import (
     GapTable,
     KernelFunction,
     check_depth,
+    check_dtype,
     kernel_function,
 )
 
@@ -133,6 +134,8 @@ __all__ = [
 
 #: Pairs with 1 - |<x, z>| below this get 1 -+ <x, z> from the vectors themselves.
 NEAR_GAP = 1e-4
+#: With dtype="float32", pairs with 1 - |<x, z>| below this are computed in float64.
+FLOAT32_NEAR_GAP = 1e-3
 #: The fused depth-infinity pass is used from this many training points on (and only if
 #: numba is importable); the choice depends on the training set only, so it is the same
 #: for every block of test rows.
@@ -140,7 +143,7 @@ FAST_MIN_TRAIN = 2048
 #: Training-set tile of the fused pass (columns per inner loop).
 FAST_TILE = 512
 #: Test rows per parallel work item of the numba kernels.
-FAST_ROWS = 16
+FAST_ROWS = 64
 
 #: Relative accuracy of kernel and complement values from the engine's tables (their
 #: design target, see :mod:`infdepth.kernels`): the Gram solver's rank tolerance is n times it.
@@ -227,7 +230,7 @@ def _nb_dots_py(Q, XtT, out):  # pragma: no cover - compiled by numba
     for ch in _prange(chunks):
         r0 = ch * FAST_ROWS
         r1 = min(m, r0 + FAST_ROWS)
-        buf = np.empty((_ROW_GROUP, FAST_TILE))
+        buf = np.empty((_ROW_GROUP, FAST_TILE), dtype=Q.dtype)
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
             for i in range(r0, r1, _ROW_GROUP):
@@ -253,7 +256,7 @@ def _nb_vote_py(Q, XtT, seg, coefs, near_gap, acc, count):  # pragma: no cover
     for ch in _prange(chunks):
         r0 = ch * FAST_ROWS
         r1 = min(m, r0 + FAST_ROWS)
-        buf = np.empty((_ROW_GROUP, FAST_TILE))
+        buf = np.empty((_ROW_GROUP, FAST_TILE), dtype=Q.dtype)
         gap = np.empty(FAST_TILE)
         bits = gap.view(np.int64)
         value = np.empty(FAST_TILE)
@@ -309,7 +312,7 @@ def _nb_near_py(Q, XtT, rows, offsets, near_gap, out):  # pragma: no cover
     for r in _prange(rows.shape[0]):
         i = rows[r]
         pos = offsets[r]
-        buf = np.empty((1, FAST_TILE))
+        buf = np.empty((1, FAST_TILE), dtype=Q.dtype)
         for j0 in range(0, n, FAST_TILE):
             j1 = min(n, j0 + FAST_TILE)
             w = j1 - j0
@@ -578,27 +581,49 @@ class _Weights:
         return _combine_dense(sign, logabs, seg)
 
     # ------------------------------------------------------------------ fused path
-    def outputs_fast(self, Q, X, XtT, seg, table, jit):
+    def outputs_fast(self, Q, X, XtT, seg, table, jit, near_gap=NEAR_GAP):
+        """The compiled pass; XtT's dtype (float64 or float32) sets the inner products'."""
         m = Q.shape[0]
         n_classes = seg.size - 1
         acc = np.zeros((m, n_classes))
         count = np.zeros(m, dtype=np.int64)
-        Q = np.ascontiguousarray(Q)
+        Qw = np.ascontiguousarray(Q, dtype=XtT.dtype)
         with _JIT_LOCK:
-            jit["vote"](Q, XtT, seg, table.coefs, NEAR_GAP, acc, count)
+            jit["vote"](Qw, XtT, seg, table.coefs, near_gap, acc, count)
         rows = np.flatnonzero(count)
         if rows.size == 0:
             return acc
         offsets = np.concatenate([[0], np.cumsum(count[rows])])
         cols = np.empty(int(offsets[-1]), dtype=np.int64)
         with _JIT_LOCK:
-            jit["near"](Q, XtT, rows, offsets[:-1].copy(), NEAR_GAP, cols)
-        pair_rows = np.repeat(rows, count[rows])
+            jit["near"](Qw, XtT, rows, offsets[:-1].copy(), near_gap, cols)
+        return self._add_near_pairs(acc, Q, X, rows, count[rows], cols, seg)
+
+    def outputs_device(self, Q, X, seg, table, arrays, near_gap):
+        """The table read on a torch device; near pairs finished on the host in float64."""
+        from .torch_backend import gap_lookup
+
+        torch = arrays.torch
+        W = gap_lookup(arrays.block(Q) @ arrays(X).T, arrays(table.coefs, exact=True), 0,
+                       near_gap)
+        near = torch.isnan(W)
+        W = torch.where(near, torch.zeros_like(W), W)
+        acc = torch.stack([W[:, seg[c]:seg[c + 1]].sum(dim=1) for c in range(seg.size - 1)],
+                          dim=1).cpu().numpy()
+        pairs = torch.nonzero(near).cpu().numpy()  # row-major: grouped by row
+        if pairs.size == 0:
+            return acc
+        rows, counts = np.unique(pairs[:, 0], return_counts=True)
+        return self._add_near_pairs(acc, Q, X, rows, counts, pairs[:, 1], seg)
+
+    def _add_near_pairs(self, acc, Q, X, rows, counts, cols, seg):
+        """Add the exact (float64, exact complements) weights of near pairs, grouped by row."""
+        pair_rows = np.repeat(rows, counts)
         delta, eps = _pair_gaps(Q[pair_rows], X[cols])
         xi = np.where(delta <= eps, 1.0 - delta, eps - 1.0)
         sign, logabs = self._safe_log_weight(xi, delta, eps)
         codes = np.searchsorted(seg, cols, side="right") - 1
-        return _combine_near(acc, rows, count[rows], sign, logabs, codes)
+        return _combine_near(acc, rows, counts, sign, logabs, codes)
 
 
 def _combine_dense(sign, logabs, seg):
@@ -835,6 +860,11 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting helpers
     def _fit_common(self, X, y):
+        check_dtype(self.dtype)
+        if self.device is not None:
+            from .torch_backend import resolve_device
+
+            resolve_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
@@ -888,11 +918,21 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
         Y[np.arange(self.y_fit_.size), self.y_fit_] = 1.0
         return Y
 
-    def _train_T(self) -> np.ndarray:
-        XtT = self._cache.get("XtT")
+    def _train_T(self, dtype=np.float64) -> np.ndarray:
+        key = "XtT" if dtype == np.float64 else "XtT32"
+        XtT = self._cache.get(key)
         if XtT is None:
-            XtT = self._cache["XtT"] = np.ascontiguousarray(self.X_fit_.T)
+            XtT = self._cache[key] = np.ascontiguousarray(self.X_fit_.T, dtype=dtype)
         return XtT
+
+    def _device_arrays(self):
+        """Device copies of the training set and tables, kept for later predictions."""
+        from .torch_backend import DeviceArrays
+
+        arrays = self._cache.get("device")
+        if arrays is None or arrays.key != (str(self.device), self.dtype):
+            arrays = self._cache["device"] = DeviceArrays(self.device, self.dtype)
+        return arrays
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -1010,16 +1050,25 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ vote rules
     def _vote_outputs(self, Q, weights: _Weights):
+        """A vote rule's outputs: on a torch device, by the compiled pass (in float32 if
+        asked; from FAST_MIN_TRAIN training points on in float64), or with numpy."""
         jit = _kernels()
-        if jit is not None and self.X_fit_.shape[0] >= FAST_MIN_TRAIN:
+        float32 = check_dtype(self.dtype) == "float32"
+        fast = jit is not None and (float32 or self.X_fit_.shape[0] >= FAST_MIN_TRAIN)
+        if fast or self.device is not None:
             table = self._cache.get(("table", weights.table_key))
             if table is None:
                 table = self._cache[("table", weights.table_key)] = GapTable(
                     weights.values, largest=math.exp(600)
                 )
             if np.all(table.ok):
-                return weights.outputs_fast(Q, self.X_fit_, self._train_T(), self._seg,
-                                            table, jit)
+                near_gap = FLOAT32_NEAR_GAP if float32 else NEAR_GAP
+                if self.device is not None:
+                    return weights.outputs_device(Q, self.X_fit_, self._seg, table,
+                                                  self._device_arrays(), near_gap)
+                XtT = self._train_T(np.float32 if float32 else np.float64)
+                return weights.outputs_fast(Q, self.X_fit_, XtT, self._seg, table, jit,
+                                            near_gap)
         return weights.outputs_numpy(Q, self.X_fit_, self._train_T(), self._seg)
 
 
@@ -1116,13 +1165,15 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     """
 
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
-                 activation_params=None):
+                 activation_params=None, dtype="float64", device=None):
         self.activation = activation
         self.kernel = kernel
         self.depth = depth
         self.ridge = ridge
         self.projection = projection
         self.activation_params = activation_params
+        self.dtype = dtype
+        self.device = device
 
     # ------------------------------------------------------------------ parameters
     def _activation(self) -> Activation:
@@ -1248,8 +1299,9 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     def _block_rows(self, n_train):
         if self.rule_ == "majority":
             return 1 << 16
-        if self.rule_ in ("singular",) and _kernels() is not None and n_train >= FAST_MIN_TRAIN:
-            return 4096
+        if self.rule_ == "singular" and self.device is None and _kernels() is not None and (
+                n_train >= FAST_MIN_TRAIN or self.dtype == "float32"):
+            return 4096  # the compiled pass keeps no block-sized temporaries
         return _row_block(n_train)
 
     def _outputs_block(self, Q):
@@ -1364,11 +1416,14 @@ class SingularKernelClassifier(_SphereClassifier):
         :class:`InfiniteNetworkClassifier`.
     """
 
-    def __init__(self, alpha="auto", projection="auto", max_id_samples=5000, random_state=None):
+    def __init__(self, alpha="auto", projection="auto", max_id_samples=5000, random_state=None,
+                 dtype="float64", device=None):
         self.alpha = alpha
         self.projection = projection
         self.max_id_samples = max_id_samples
         self.random_state = random_state
+        self.dtype = dtype
+        self.device = device
 
     def fit(self, X, y):
         """Store the training set and choose alpha."""
@@ -1392,8 +1447,9 @@ class SingularKernelClassifier(_SphereClassifier):
         return self
 
     def _block_rows(self, n_train):
-        if _kernels() is not None and n_train >= FAST_MIN_TRAIN:
-            return 4096
+        if self.device is None and _kernels() is not None and (
+                n_train >= FAST_MIN_TRAIN or self.dtype == "float32"):
+            return 4096  # the compiled pass keeps no block-sized temporaries
         return _row_block(n_train)
 
     def _outputs_block(self, Q):

@@ -28,7 +28,8 @@ from .activations import Activation, check_inner_products
 from .activations import activation as _activation
 from .dynamics import Attractor, _log_D, find_attractor, iterate_depth, signed_logaddexp
 
-__all__ = ["KernelFunction", "kernel_function", "nngp", "ntk", "Kernel", "check_depth"]
+__all__ = ["KernelFunction", "kernel_function", "nngp", "ntk", "Kernel", "check_depth",
+           "check_dtype"]
 
 #: Table range in s = log((1 - xi) / (1 + xi)).
 S_MAX = 93.0
@@ -553,18 +554,21 @@ class KernelFunction:
         return reduced
 
     def _gap_pass(self, xi: np.ndarray, out: np.ndarray, gap_min: float = GAP_MIN):
-        """Compiled values from the :class:`GapTable`; returns the indices left undone.
+        """Compiled values from the :class:`GapTable` (float64 or float32 ``xi`` and
+        ``out``); returns the indices left undone.
 
         Cells are usable where the cubic in the value domain is as accurate as the log
         table (1e-10 relative) and the values neither change sign nor leave
         [1e-280, 1e280]; everything else (and 1 - |xi| < ``gap_min``) is left to the
         log-domain path.
         """
+        return _gap_values()(xi, self._gap_table().coefs, self.zero_order, gap_min, out)
+
+    def _gap_table(self) -> GapTable:
         if self._gap is None:
             self._gap = GapTable(self._reduced_values, rtol=1e-10, one_sign=True,
                                  smallest=1e-280, largest=1e280)
-        table = self._gap
-        return _gap_values()(xi, table.coefs, self.zero_order, gap_min, out)
+        return self._gap
 
     @property
     def _complement_table(self) -> _CubicTable:
@@ -764,22 +768,41 @@ class Kernel:
 
     At ``depth=math.inf`` (singular class) the entries are h(<x, z>), +inf on
     coinciding points.
+
+    Parameters
+    ----------
+    activation, kind, depth : the kernel (see :func:`kernel_function`).
+    dtype : {"float64", "float32"}
+        ``"float32"`` computes the inner products in single precision (half the memory
+        and about twice the matrix-product speed) and returns a float32 matrix; pairs
+        with 1 - |xi| < ``FLOAT32_NEAR_GAP`` (near coincidence, where a float32 inner
+        product would move the kernel most) are recomputed in float64 from the vectors.
+        Accuracy against float64: see docs/api.md ("Precision").
+    device : None, str or torch.device
+        None: numpy (and numba, if installed) on the CPU. A torch device such as
+        ``"cuda"``: the matrix products and table reads run there (PyTorch required);
+        entries needing exact complements are finished on the CPU as above.
     """
 
     #: |xi| above this uses the vectors themselves for 1 -+ xi.
     NEAR = 1 - 1e-4
+    #: In float32, pairs with 1 - |xi| below this are computed in float64.
+    FLOAT32_NEAR_GAP = 1e-3
 
-    def __init__(self, activation="relu", kind: str = "ntk", depth=1) -> None:
+    def __init__(self, activation="relu", kind: str = "ntk", depth=1, *, dtype="float64",
+                 device=None) -> None:
         self.activation = activation
         self.kind = kind
         self.depth = depth
+        self.dtype = dtype
+        self.device = device
 
     @property
     def function(self) -> KernelFunction:
         return kernel_function(self.activation, self.kind, self.depth)
 
     def __call__(self, X, Z=None, *, log: bool = False):
-        """Gram matrix (or ``(sign, log|K|)`` with ``log=True``).
+        """Gram matrix (or ``(sign, log|K|)`` with ``log=True``, float64 on the CPU).
 
         Two 1-D vectors give a scalar (scikit-learn's ``pairwise_kernels`` calls a
         callable kernel that way, one pair at a time: prefer ``kernel="precomputed"``).
@@ -787,58 +810,110 @@ class Kernel:
         if np.ndim(X) == 1 and Z is not None and np.ndim(Z) == 1:
             value = self(np.atleast_2d(X), np.atleast_2d(Z), log=log)
             return (value[0][0, 0], value[1][0, 0]) if log else float(value[0, 0])
+        dtype = check_dtype(self.dtype)
         X = _check_unit_rows(X, "X")
         Z = X if Z is None else _check_unit_rows(Z, "Z")
         if X.shape[1] != Z.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features but Z has {Z.shape[1]}")
         fn = self.function
         fn._check_values_exist()
-        out = np.empty((X.shape[0], Z.shape[0]))
-        if not log and _gap_values() is not None:
-            blocks = list(_row_blocks(X.shape[0], Z.shape[0], COMPILED_BLOCK))
-            buffer = np.empty((blocks[0].stop - blocks[0].start, Z.shape[0]))
-            for rows in blocks:
-                xi = np.matmul(X[rows], Z.T, out=buffer[: rows.stop - rows.start])
-                self._compiled_block(fn, xi, X[rows], Z, out[rows].reshape(-1))
-            return out
-        signs = np.empty_like(out) if log else None
+        if log:
+            if dtype != "float64" or self.device is not None:
+                raise ValueError("log=True is computed in float64 on the CPU: use "
+                                 "dtype='float64' and device=None")
+            return self._log_gram(fn, X, Z)
+        out = np.empty((X.shape[0], Z.shape[0]), dtype=dtype)
+        gap_min = self.FLOAT32_NEAR_GAP if dtype == "float32" else 1.0 - self.NEAR
+        if self.device is not None:
+            self._device_gram(fn, X, Z, out, gap_min)
+        elif dtype == "float32" or _gap_values() is not None:
+            self._compiled_gram(fn, X, Z, out, gap_min)
+        else:
+            self._numpy_gram(fn, X, Z, out)
+        return out
+
+    def _numpy_gram(self, fn: KernelFunction, X, Z, out) -> None:
         for rows in _row_blocks(X.shape[0], Z.shape[0]):
             xi = X[rows] @ Z.T
             np.clip(xi, -1.0, 1.0, out=xi)
-            if log:
-                signs[rows], out[rows] = fn._evaluate(xi, None, None, "log")
-            else:
-                fn._evaluate(xi, None, None, "value", out_array=out[rows])
-            if xi.size and max(xi.max(), -xi.min()) > self.NEAR:  # 1 -+ xi from the vectors
-                i, j = np.nonzero(np.abs(xi) > self.NEAR)
-                xi_n, delta, eps = _pair_complements(X[rows][i], Z[j], xi[i, j])
-                if log:
-                    sg, lg = fn.log(xi_n, delta, eps)
-                    signs[rows][i, j], out[rows][i, j] = sg, lg
-                else:
-                    out[rows][i, j] = fn(xi_n, delta, eps)
-        return (signs, out) if log else out
+            fn._evaluate(xi, None, None, "value", out_array=out[rows])
+            xi = xi.reshape(-1)
+            near = np.flatnonzero(np.abs(xi) > self.NEAR)
+            self._finish(fn, xi[near], near, X[rows], Z, out[rows].reshape(-1),
+                         1.0 - self.NEAR)
+
+    def _log_gram(self, fn: KernelFunction, X, Z):
+        signs = np.empty((X.shape[0], Z.shape[0]))
+        out = np.empty_like(signs)
+        for rows in _row_blocks(X.shape[0], Z.shape[0]):
+            xi, delta, eps = inner_products(X[rows], Z)
+            signs[rows], out[rows] = fn.log(xi, delta, eps)
+        return signs, out
+
+    def _compiled_gram(self, fn: KernelFunction, X, Z, out, gap_min: float) -> None:
+        """The value table by the compiled pass (float64 or float32 inner products);
+        without numba (float32 only) every entry takes the general path."""
+        Xw, Zw = (X, Z) if out.dtype == np.float64 else (X.astype(out.dtype),
+                                                         Z.astype(out.dtype))
+        blocks = list(_row_blocks(X.shape[0], Z.shape[0], COMPILED_BLOCK))
+        buffer = np.empty((blocks[0].stop - blocks[0].start, Z.shape[0]), dtype=out.dtype)
+        compiled = _gap_values() is not None
+        for rows in blocks:
+            xi = np.matmul(Xw[rows], Zw.T, out=buffer[: rows.stop - rows.start]).reshape(-1)
+            block = out[rows].reshape(-1)
+            rest = fn._gap_pass(xi, block, gap_min) if compiled else np.arange(xi.size)
+            self._finish(fn, xi[rest], rest, X[rows], Z, block, gap_min)
+
+    def _device_gram(self, fn: KernelFunction, X, Z, out, gap_min: float) -> None:
+        """The value table read on a torch device; the host finishes NaN entries."""
+        from .torch_backend import DeviceArrays, gap_lookup, nan_entries
+
+        arrays = DeviceArrays(self.device, str(out.dtype))
+        Zd = arrays(Z)
+        coefs = arrays(fn._gap_table().coefs, exact=True)
+        for rows in _row_blocks(X.shape[0], Z.shape[0]):
+            xi = (arrays.block(X[rows]) @ Zd.T).reshape(-1)
+            values = gap_lookup(xi, coefs, fn.zero_order, gap_min)
+            block = out[rows].reshape(-1)
+            block[:] = values.cpu().numpy()
+            rest = nan_entries(values)
+            if rest.size:
+                self._finish(fn, xi.cpu().numpy()[rest], rest, X[rows], Z, block, gap_min)
 
     @staticmethod
-    def _compiled_block(fn: KernelFunction, xi: np.ndarray, x: np.ndarray, Z: np.ndarray,
-                        out: np.ndarray) -> None:
-        """One row block xi = x @ Z.T by the compiled passes: the value table for most
-        entries, the log table for the rest, the vectors' own complements for near pairs."""
-        xi = xi.reshape(-1)
-        rest = fn._gap_pass(xi, out, gap_min=1.0 - Kernel.NEAR)
+    def _finish(fn: KernelFunction, xi: np.ndarray, rest: np.ndarray, x: np.ndarray,
+                Z: np.ndarray, out: np.ndarray, gap_min: float) -> None:
+        """Entries ``rest`` of a row block x @ Z.T (flat indices, inner products ``xi``):
+        pairs with 1 - |xi| < ``gap_min`` from the vectors themselves in float64 (exact
+        complements), the others by the general evaluation of the kernel function."""
         if rest.size == 0:
             return
-        values = np.clip(xi[rest], -1.0, 1.0)
-        near = np.abs(values) > Kernel.NEAR
+        values = np.clip(xi.astype(np.float64), -1.0, 1.0)
+        near = 1.0 - np.abs(values) < gap_min
         far = ~near
         if np.any(far):
-            fn._fused_log_pass(values[far], out, rest[far])
+            out[rest[far]] = fn._evaluate(values[far], None, None, "value")[0]
         if np.any(near):
             i, j = np.divmod(rest[near], Z.shape[0])
-            out[rest[near]] = fn(*_pair_complements(x[i], Z[j], values[near]))
+            exact = np.clip(np.einsum("ij,ij->i", x[i], Z[j]), -1.0, 1.0)
+            out[rest[near]] = fn(*_pair_complements(x[i], Z[j], exact))
 
     def __repr__(self) -> str:
-        return f"Kernel({self.activation!r}, kind={self.kind!r}, depth={self.depth})"
+        extra = "" if self.dtype == "float64" else f", dtype={self.dtype!r}"
+        extra += "" if self.device is None else f", device={self.device!r}"
+        return (f"Kernel({self.activation!r}, kind={self.kind!r}, depth={self.depth}"
+                f"{extra})")
+
+
+def check_dtype(dtype) -> str:
+    """'float64' or 'float32' from a name or numpy dtype; a clear error otherwise."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
 
 
 def _check_unit_rows(X, name: str) -> np.ndarray:
