@@ -177,6 +177,8 @@ _prange = range  # replaced by numba.prange before compilation
 _ROW_GROUP = 4
 #: The bits of 1.0: OR-ed with a 52-bit fraction they give 1 + fraction exactly.
 _ONE_BITS = np.int64(0x3FF0000000000000)
+#: Unsigned offsets of a cell's coefficients (uint64 + int64 would promote to float64).
+_U1, _U2, _U3 = np.uint64(1), np.uint64(2), np.uint64(3)
 
 
 def _nb_row_dots_py(Q, i, nr, XtT, j0, w, buf):  # pragma: no cover - compiled by numba
@@ -260,7 +262,7 @@ def _nb_vote_py(Q, XtT, seg, coefs, near_gap, acc, count):  # pragma: no cover
         gap = np.empty(FAST_TILE)
         bits = gap.view(np.int64)
         value = np.empty(FAST_TILE)
-        cells = np.empty(FAST_TILE, dtype=np.int64)
+        cells = np.empty(FAST_TILE, dtype=np.uint64)
         t_bits = np.empty(FAST_TILE, dtype=np.int64)
         t_plus_one = t_bits.view(np.float64)
         for j0 in range(0, n, FAST_TILE):
@@ -280,10 +282,10 @@ def _nb_vote_py(Q, XtT, seg, coefs, near_gap, acc, count):  # pragma: no cover
                         t_bits[j] = ((b & GAP_MASK) << (52 - GAP_SHIFT)) | _ONE_BITS
                         near += gap[j] < near_gap
                     for j in range(w):
-                        u = cells[j]
+                        u = cells[j]  # unsigned: no negative-index wraparound per read
                         t = t_plus_one[j] - 1.0
-                        value[j] = coefs[u] + t * (coefs[u + 1] + t * (coefs[u + 2]
-                                                                       + t * coefs[u + 3]))
+                        value[j] = coefs[u] + t * (coefs[u + _U1] + t * (coefs[u + _U2]
+                                                                         + t * coefs[u + _U3]))
                     if near:
                         for j in range(w):
                             if gap[j] < near_gap:
