@@ -14,6 +14,12 @@ section 3). :class:`KernelFunction` tabulates it once per (activation, kind, dep
 
 Points outside the table (1 - |xi| < 1e-40) or in a cell where the kernel changes
 sign are evaluated directly by the recursion.
+
+Plain values (Gram matrices) take a faster route when numba is installed: a
+:class:`GapTable`, cells indexed by the float64 bits of 1 - |xi| and holding k itself
+as a cubic (no log, no exp per entry), built from the log-domain table and checked
+against it to 1e-10; cells it cannot hold accurately fall back to the log table.
+:class:`Kernel` also offers float32 inner products and a torch device backend.
 """
 
 from __future__ import annotations
