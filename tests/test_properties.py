@@ -177,6 +177,25 @@ def test_gram_symmetric_rotation_invariant_psd(name, kind, depth, data):
 
 
 @FEW
+@given(name=act_names, kind=kinds, depth=st.sampled_from([1, 2, 5]), data=unit_data())
+def test_float32_gram_is_float64_up_to_the_inner_products_rounding(name, kind, depth, data):
+    """dtype="float32": the same infinities, and every entry within the kernel's change
+    over the float32 inner product's rounding (bounded by finite differences of k)."""
+    assume(_is_kernel(name, depth))
+    X, Z, _ = data
+    K64 = Kernel(_act(name), kind=kind, depth=depth)(X, Z)
+    K32 = Kernel(_act(name), kind=kind, depth=depth, dtype="float32")(X, Z)
+    assert K32.dtype == np.float32
+    xi = np.clip(X @ Z.T, -1, 1)
+    step = 64 * np.finfo(np.float32).eps  # d <= 6: a few float32 roundings of <x, z>
+    fn = Kernel(_act(name), kind=kind, depth=depth).function
+    spread = np.abs(fn(np.clip(xi + step, -1, 1)) - fn(np.clip(xi - step, -1, 1)))
+    near = 1 - np.abs(xi) < Kernel.FLOAT32_NEAR_GAP  # computed in float64
+    bound = np.where(near, 0.0, spread) + 2 * np.finfo(np.float32).eps * np.abs(K64) + 1e-30
+    assert np.all(np.abs(K32.astype(float) - K64) <= bound)
+
+
+@FEW
 @given(name=act_names, depth=st.sampled_from([1, 3]),
        X=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=4),
                     elements=any_float))

@@ -48,6 +48,7 @@ def resolve_device(device):
 
 
 def torch_dtype(dtype: str):
+    """torch.float32 for "float32", else torch.float64."""
     torch = _torch()
     return torch.float32 if dtype == "float32" else torch.float64
 
