@@ -160,3 +160,10 @@ def test_torch_backend_on_cuda_equals_numpy():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine (the CPU device runs the same code above)")
     _device_checks("cuda")
+
+
+@pytest.mark.parametrize("options", [{}, {"dtype": "float32"}])
+def test_empty_inputs_give_empty_gram_matrices(options):
+    X = np.eye(3)
+    assert Kernel("relu", **options)(np.empty((0, 3)), X).shape == (0, 3)
+    assert Kernel("relu", **options)(X, np.empty((0, 3))).shape == (3, 0)

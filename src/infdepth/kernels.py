@@ -823,6 +823,9 @@ class Kernel:
             raise ValueError(f"X has {X.shape[1]} features but Z has {Z.shape[1]}")
         fn = self.function
         fn._check_values_exist()
+        if X.shape[0] == 0 or Z.shape[0] == 0:  # an empty Gram matrix, of the right shape
+            out = np.empty((X.shape[0], Z.shape[0]), dtype=dtype)
+            return (out.copy(), out) if log else out
         if log:
             if dtype != "float64" or self.device is not None:
                 raise ValueError("log=True is computed in float64 on the CPU: use "
