@@ -23,6 +23,13 @@ def near_copies(rng, X, scale):
 KERNELS = [("relu", "ntk", 10), ("erf", "ntk", 100), ("tanh", "nngp", math.inf)]
 
 
+def vote_models(alpha):
+    """Factories (keyword options -> estimator) of the two depth-infinity vote rules."""
+    return (lambda **kw: InfiniteNetworkClassifier("erf", kernel="nngp", depth=math.inf,
+                                                   projection=None, **kw),
+            lambda **kw: SingularKernelClassifier(alpha=alpha, projection=None, **kw))
+
+
 @pytest.mark.parametrize("name, kind, depth", KERNELS)
 def test_float32_gram_accuracy_and_exact_near_pairs(name, kind, depth):
     """float32 entries are within a few float32 ulps of the inner product's effect on the
@@ -75,9 +82,7 @@ def test_float32_prediction_falls_back_to_float64_near_coincident_points():
     gap_a = 1 - np.einsum("ij,ij->i", T.astype(np.float32), A.astype(np.float32))
     gap_b = 1 - np.einsum("ij,ij->i", T.astype(np.float32), B.astype(np.float32))
     assert np.mean(gap_a < gap_b) < 0.9  # float32 order is wrong or tied for many points
-    for make in (lambda **kw: InfiniteNetworkClassifier("erf", kernel="nngp", depth=math.inf,
-                                                        projection=None, **kw),
-                 lambda **kw: SingularKernelClassifier(alpha=7.0, projection=None, **kw)):
+    for make in vote_models(alpha=7.0):
         ref = make().fit(X, y)
         fast = make(dtype="float32").fit(X, y)
         np.testing.assert_array_equal(ref.predict(T), 0)  # the nearer point's label
@@ -136,10 +141,7 @@ def _device_checks(device):
         assert np.all((diff <= 1e-4 * np.abs(cpu32) + 1e-6 * top)[finite])
     X, y, T, _, _ = flip_data(rng, d=6)
     for dtype in ("float64", "float32"):
-        for make in (lambda **kw: InfiniteNetworkClassifier("erf", kernel="nngp",
-                                                            depth=math.inf, projection=None,
-                                                            **kw),
-                     lambda **kw: SingularKernelClassifier(alpha=5.0, projection=None, **kw)):
+        for make in vote_models(alpha=5.0):
             ref = make().fit(X, y)
             dev = make(device=device, dtype=dtype).fit(X, y)
             np.testing.assert_array_equal(dev.predict(T), ref.predict(T))

@@ -542,7 +542,6 @@ def _simplex_projection(D: np.ndarray) -> np.ndarray:
     return np.maximum(D - tau[:, None], 0.0)
 
 
-# =========================================================================== fast table
 # =========================================================================== rules
 class _Weights:
     """A depth-infinity vote rule: f_c(x) = sum_{j in c} s_j w_j(x), weights in log form.

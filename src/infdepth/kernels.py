@@ -90,8 +90,8 @@ def _complements(xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray, np.n
 BLOCK = 1 << 15
 #: Entries per row block of a Gram matrix on the compiled path (one reused buffer).
 COMPILED_BLOCK = 1 << 22
-#: Evaluate plain values with one compiled pass per entry when numba is installed (the
-#: "fast" extra); False forces the numpy path (same table, same cubic).
+#: Evaluate plain values with the compiled passes when numba is installed (the "fast"
+#: extra: the GapTable, then the log table's cubic); False forces the numpy path.
 USE_NUMBA = True
 
 
@@ -196,6 +196,8 @@ GAP_BASE = (1023 + GAP_LOW_EXPONENT) << (52 - GAP_SHIFT)
 GAP_MASK = (1 << GAP_SHIFT) - 1
 GAP_TSCALE = 2.0**-GAP_SHIFT
 GAP_TILE = 1024
+#: Run the Gram pass's tiles in parallel. Off: on 2 cores, numba threads interleaved with
+#: the 2-thread BLAS product of each block contend and the pass gets slower.
 GAP_PARALLEL = False
 
 
@@ -884,10 +886,11 @@ class Kernel:
             xi = (arrays.block(X[rows]) @ Zd.T).reshape(-1)
             values = gap_lookup(xi, coefs, fn.zero_order, gap_min)
             block = out[rows].reshape(-1)
-            block[:] = values.cpu().numpy()
+            block[:] = values.to(arrays.dtype).cpu().numpy()  # in the output's dtype
             rest = nan_entries(values)
-            if rest.size:
-                self._finish(fn, xi.cpu().numpy()[rest], rest, X[rows], Z, block, gap_min)
+            if rest.size:  # only those inner products come back to the host
+                picked = xi[arrays.torch.as_tensor(rest, device=arrays.device)]
+                self._finish(fn, picked.cpu().numpy(), rest, X[rows], Z, block, gap_min)
 
     @staticmethod
     def _finish(fn: KernelFunction, xi: np.ndarray, rest: np.ndarray, x: np.ndarray,
