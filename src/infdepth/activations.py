@@ -208,7 +208,7 @@ class Activation:
         a = _trim(a)
         # Rounding of the quadrature limits what the tail can resolve.
         error = 2 * tail + 1e-14
-        dual = SeriesDual(a * a)
+        dual = SeriesDual(a * a, truncated=True)
         return cls(
             name=name or getattr(fn, "__name__", "callable"),
             function=lambda x, _f=fn, _s=scale: _s * _f(x),

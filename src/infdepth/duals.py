@@ -76,18 +76,85 @@ class Dual:
         """m = dual'(1)."""
         return float(self.derivative(np.array(1.0)))
 
+    def slope_estimate(self) -> tuple[float, float]:
+        """(best estimate of dual'(1), its uncertainty): exact, (m, 0), unless overridden.
+
+        This is the number every regime decision uses (``find_attractor``, ``limit``).
+        """
+        return self.slope_at_one, 0.0
+
     @property
     def curvature_at_one(self) -> float:
         """dual''(1) (may be infinite for kinked activations)."""
         raise NotImplementedError
+
+    def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
+        """(p, a): 1 - dual(1 - x^p) = sum_{j < terms} a_j x^j near x = 0.
+
+        Needed only when 1 is a parabolic fixed point (dual'(1) = 1): the Fatou
+        coordinate of :mod:`infdepth.parabolic` is built from it. p = 1 for duals
+        analytic at 1, p = 2 for expansions in powers of (1 - xi)^(1/2).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no expansion about xi = 1, so depths beyond the "
+            "exact recursion cannot be reached at a parabolic fixed point"
+        )
 
 
 def _as_float_array(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+def slope_tail_estimate(coefficients) -> tuple[float, float]:
+    """Estimate of sum_{k > K} k c_k for a series truncated at degree K, and its uncertainty.
+
+    Uses the dyadic block sums B0 = sum_{K/2 < k <= K} k c_k, B1 (over (K/4, K/2]) and
+    B2 (over (K/8, K/4]). For c_k ~ C k^-p (also when only every other c_k is non-zero,
+    or the c_k oscillate, as for kinks away from 0) the blocks decrease geometrically
+    with ratio r = 2^(2 - p), so the tail beyond K is B0 r / (1 - r). Returns
+    ``(tail, uncertainty)`` with the uncertainty |tail(B0/B1) - tail(B1/B2)| +
+    0.01 tail; ``(inf, inf)`` when r >= 1 (p <= 2: the tail, hence m, is infinite).
+    Series shorter than 16 terms are taken as exact: ``(0.0, 0.0)``; a series whose last
+    non-zero term k c_k is below 1e-15 of the total decayed to the coefficients' resolution before
+    it was cut: ``(0.0, 10 K c_K)``. When the ratio of the two lower blocks is >= 1 (the
+    coefficients are not yet decaying like a power law) the uncertainty is the tail itself.
+    """
+    c = np.asarray(coefficients, dtype=float)
+    K = c.size - 1
+    if K < 16:
+        return 0.0, 0.0
+    kc = np.arange(c.size) * c
+    last = kc[np.flatnonzero(kc)[-1]] if np.any(kc) else 0.0
+    if last < 1e-15 * kc.sum():
+        # the series decayed to the resolution of the coefficients (1e-20) before it was
+        # cut: what is left is of the order of the last terms
+        return 0.0, float(10 * last)
+    b0 = kc[K // 2 + 1:].sum()
+    b1 = kc[K // 4 + 1: K // 2 + 1].sum()
+    b2 = kc[K // 8 + 1: K // 4 + 1].sum()
+    if b0 <= 0:
+        return 0.0, 0.0
+    if b1 <= 0:
+        return math.inf, math.inf
+    r = b0 / b1
+    if r >= 1:
+        return math.inf, math.inf
+    tail = b0 * r / (1 - r)
+    r2 = b1 / b2 if b2 > 0 else r
+    if r2 >= 1:  # the blocks are not yet in a power-law regime: trust the tail to 100%
+        return float(tail), float(tail)
+    tail2 = b0 * r2 / (1 - r2)
+    return float(tail), float(abs(tail - tail2) + 0.01 * tail)
+
+
+
 class SeriesDual(Dual):
     """The general mechanism: ``dual(xi) = sum_k c_k xi^k``, c_k >= 0, normalized.
+
+    ``truncated=True`` marks the first terms of an infinite series (a Hermite series
+    computed from a callable): :meth:`slope_estimate` then adds the estimated tail of
+    sum_k k c_k (:func:`slope_tail_estimate`), so that a kinked activation, whose
+    truncated m is below 1, is still recognised as parabolic (m = 1).
 
     Near xi = 1 it evaluates the re-expanded polynomial
     ``1 - dual(1 - delta) = sum_j g_j delta^j`` with
@@ -95,7 +162,8 @@ class SeriesDual(Dual):
     hence accurate), which has no cancellation for small delta.
     """
 
-    def __init__(self, coefficients) -> None:
+    def __init__(self, coefficients, truncated: bool = False) -> None:
+        self.truncated = truncated
         c = np.array(coefficients, dtype=float).ravel()
         if c.size == 0 or not np.all(np.isfinite(c)):
             raise ValueError("dual coefficients must be a non-empty array of finite numbers")
@@ -178,10 +246,32 @@ class SeriesDual(Dual):
     def slope_at_one(self) -> float:
         return float(self._derivative_coefficients.sum())
 
+    def slope_estimate(self) -> tuple[float, float]:
+        m = self.slope_at_one
+        if not self.truncated:
+            return m, 0.0
+        tail, uncertainty = slope_tail_estimate(self.coefficients)
+        return m + tail, uncertainty
+
     @property
     def curvature_at_one(self) -> float:
         k = np.arange(self.coefficients.size)
         return float((k * (k - 1) * self.coefficients).sum())
+
+    def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
+        """p = 1: the re-expansion coefficients g_j of 1 - dual(1 - delta) (exact)."""
+        if abs(self.slope_at_one - 1) > 1e-12:
+            raise NotImplementedError(
+                f"this dual's Hermite series stops at degree {self.degree} with "
+                f"sum_k k c_k = {self.slope_at_one:.6g}: it is parabolic (m = 1) only "
+                "through its tail, the (1 - xi)^(3/2) term of a kink, which the truncated "
+                "series cannot resolve. Use a closed-form activation (relu, leaky_relu, "
+                "abs) or Activation.from_dual_coefficients"
+            )
+        a = np.zeros(terms)
+        g = self._complement_coefficients[:terms]
+        a[: g.size] = g
+        return 1, a
 
 
 def _sin_minus_theta_cos(theta: np.ndarray) -> np.ndarray:
@@ -271,6 +361,29 @@ class ReluFamilyDual(Dual):
     @property
     def curvature_at_one(self) -> float:
         return math.inf if self.kinked > 0 else 0.0
+
+    def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
+        """p = 2: 1 - dual(1 - x^2) = x^2 - kinked (2/pi) (sin t - t cos t) in powers of x.
+
+        With t = arccos(1 - x^2) = 2 arcsin(x / sqrt 2) = sum_n C(2n, n) 2 (x/sqrt 2)^(2n+1)
+        / (4^n (2n + 1)) and sin t - t cos t = sum_n (-1)^(n+1) 2n t^(2n+1) / (2n + 1)!.
+        """
+        theta = np.zeros(terms)
+        for n in range(terms // 2 + 1):
+            if 2 * n + 1 < terms:
+                theta[2 * n + 1] = (2 * math.comb(2 * n, n) / (4**n * (2 * n + 1))
+                                    * 2.0 ** (-(2 * n + 1) / 2))
+        kink = np.zeros(terms)
+        power = theta.copy()  # theta^j, truncated
+        for j in range(2, terms):
+            power = np.convolve(power, theta)[:terms]
+            if j % 2 and j >= 3:
+                n = (j - 1) // 2
+                kink += (-1) ** (n + 1) * 2 * n / math.factorial(j) * power
+        a = -self.kinked * (2 / np.pi) * kink
+        if terms > 2:
+            a[2] += 1.0
+        return 2, a
 
 
 class ArcsinDual(Dual):

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .duals import Dual
+from .parabolic import fatou_coordinate
 
 #: Relative accuracy at which a point counts as being in the linear regime.
 LINEAR_TOLERANCE = 1e-15
@@ -41,7 +42,10 @@ MAX_STEPS = 2_000_000
 #: Below this |S| the dual is replaced by its leading term c_p S^p.
 TINY = 1e-250
 
+#: dual'(1) counts as 1 within max(TOLERANCE_PARABOLIC, SLOPE_SAFETY x its uncertainty)
+#: (the uncertainty is that of a truncated series' tail: see Dual.slope_estimate).
 TOLERANCE_PARABOLIC = 1e-12
+SLOPE_SAFETY = 3.0
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,26 @@ class Attractor:
     linear_radius: float = 0.0
 
 
-def find_attractor(dual: Dual) -> Attractor:
+def find_attractor(dual: Dual, *, tail: bool = True) -> Attractor:
     """Classify the fixed points of the dual (THEORY.md section 4).
+
+    With ``tail=True`` (the regime of the activation, used by every decision: the
+    taxonomy, the classifiers' rules, the kernels' depth-infinity check) m is the
+    dual's :meth:`~infdepth.duals.Dual.slope_estimate`, which for a truncated Hermite
+    series includes the estimated tail: ReLU given as a callable is parabolic.
+    ``tail=False`` classifies the map that is actually iterated (the truncated
+    polynomial, whose m is below 1 for a kinked callable): the engine uses it.
 
     Decisions use exact information where the dual offers it (closed forms and
     polynomial duals know dual(0) and dual'(1) exactly); ``m`` is compared with 1 at
     a relative tolerance of 1e-12.
     """
     m = dual.slope_at_one
+    estimate, uncertainty = dual.slope_estimate() if tail else (m, 0.0)
     lead = dual.leading_term()
     if lead.power == 1 and lead.coefficient >= 1 - 1e-15:
         return Attractor("identity", 1.0, 1.0)
-    if abs(m - 1) <= TOLERANCE_PARABOLIC:
+    if abs(estimate - 1) <= max(TOLERANCE_PARABOLIC, SLOPE_SAFETY * uncertainty):
         return Attractor("parabolic", 1.0, 1.0)
     if m < 1:
         return Attractor("one", 1.0, m, _linear_radius_one(dual, m))
@@ -189,7 +201,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     ``delta`` = 1 - xi and ``eps`` = 1 + xi must be accurate too (pass
     ||x - z||^2 / 2 and ||x + z||^2 / 2 for near and antipodal pairs).
     """
-    if kind not in ("nngp", "ntk", "derivative"):
+    if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind must be 'nngp' or 'ntk', not {kind!r}")
     xi = np.atleast_1d(np.asarray(xi, dtype=float))
     delta = np.atleast_1d(np.asarray(delta, dtype=float)).copy()
@@ -199,8 +211,9 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     if infinite and attractor.kind not in ("zero", "one"):
         raise ValueError(f"no infinite-depth kernel for attractor {attractor.kind!r}")
     ntk = kind == "ntk"
-    # "derivative": P_L = dS_L/dxi = prod_l dual'(S_l), used to compose NTK tables
-    derivative = kind == "derivative"
+    # a parabolic point at 1: exact layers until every point is in the Fatou regime
+    fatou = (fatou_coordinate(dual) if attractor.kind == "parabolic" and not infinite
+             else None)
     m = dual.slope_at_one
     log_m = math.log(m)
     n = delta.size
@@ -215,8 +228,6 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         )
     sS, aS, dS = xi_sign.copy(), xi_log.copy(), delta.copy()
     sK, aK, eK = xi_sign.copy(), xi_log.copy(), delta.copy()
-    if derivative:
-        sK, aK = np.ones(n), np.zeros(n)
     log_D = 0.0  # log D_l, D_0 = 1
     frozen_at = np.full(n, -1, dtype=np.int64)
     log_D_frozen = np.zeros(n)
@@ -239,7 +250,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             new_a = np.where(near, np.log1p(-np.minimum(g, 1.0)), va)
         new_s = np.where(near, 1.0, vs)
         new_d = np.where(near, g, 1.0 - new_s * np.exp(np.minimum(new_a, 0.0)))
-        if ntk or derivative:
+        if ntk:
             log_D_next = float(np.logaddexp(0.0, log_m + log_D))
             log_w = -log_D_next
             log_1mw = log_m + log_D - log_D_next
@@ -252,9 +263,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             with np.errstate(divide="ignore", invalid="ignore"):
                 pa = np.where(near, np.log(np.maximum(m - dc, 0.0)), pa)
             ps = np.where(near, 1.0, ps)
-        if derivative:
-            sK[idx], aK[idx] = sK[idx] * ps, aK[idx] + pa
-        elif ntk:
+        if ntk:
             k_s, k_a = signed_logaddexp(
                 new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
             )
@@ -276,6 +285,8 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         # ---- freeze points in the linear regime of the attractor
         if linear:
             done = _in_linear_regime(attractor, sS[idx], aS[idx], dS[idx], eK[idx], ntk)
+        elif fatou is not None:  # in the Fatou regime, with layers left to jump
+            done = (dS[idx] <= fatou.delta_star) & (l < limit)
         elif attractor.kind == "superattracting_zero":  # exact zeros stay zero
             done = np.isneginf(aS[idx]) & (np.isneginf(aK[idx]) if ntk else True)
         else:
@@ -292,20 +303,32 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     if not infinite:
         depth = int(depth)
     frozen = frozen_at >= 0
-    if derivative:
-        if linear and np.any(frozen_at >= 0):
-            raise NotImplementedError("derivative tables are only built for parabolic duals")
-        with np.errstate(over="ignore"):
-            eK = complement_from_log(sK, aK)
-        ntk = True
     with np.errstate(divide="ignore", invalid="ignore"):
         log_comp = np.log(eK if ntk else dS)
+    if fatou is not None and np.any(frozen):
+        _fatou_jump(fatou, depth, frozen, frozen_at, sS, aS, dS, sK, aK, eK, log_comp, ntk)
     if np.any(frozen) and linear:
         jumped = _jump(dual, attractor, depth, frozen, frozen_at, log_D_frozen,
                        sS, aS, dS, sK, aK, eK, ntk)
         if jumped is not None:  # complements known only in log form (they may underflow)
             log_comp[frozen] = jumped
     return DepthResult(sK, aK, log_comp) if ntk else DepthResult(sS, aS, log_comp)
+
+
+def _fatou_jump(fatou, depth, frozen, frozen_at, sS, aS, dS, sK, aK, eK, log_comp, ntk):
+    """Jump the points frozen in the Fatou regime to ``depth`` (see infdepth.parabolic)."""
+    f = np.flatnonzero(frozen)
+    n = frozen_at[f]
+    k_n = sK[f] * np.exp(aK[f]) if ntk else None
+    steps = np.float64(depth) - n  # exact below 2^53 layers
+    log_delta, log_k, log_e = fatou.jump(dS[f], steps, k_n, eK[f], n)
+    delta = np.exp(log_delta)
+    sS[f], aS[f], dS[f] = 1.0, np.log1p(-delta), delta
+    if ntk:
+        sK[f], aK[f], eK[f] = 1.0, log_k, np.exp(log_e)
+        log_comp[f] = log_e
+    else:
+        log_comp[f] = log_delta
 
 
 def _in_linear_regime(att: Attractor, sS, aS, dS, eK, ntk) -> np.ndarray:

@@ -24,6 +24,7 @@ against it to 1e-10; cells it cannot hold accurately fall back to the log table.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from numpy.polynomial import chebyshev as cheb
 
 from .activations import Activation, check_inner_products
 from .activations import activation as _activation
-from .dynamics import Attractor, _log_D, find_attractor, iterate_depth, signed_logaddexp
+from .dynamics import Attractor, find_attractor, iterate_depth
 
 __all__ = ["KernelFunction", "kernel_function", "nngp", "ntk", "Kernel", "check_depth",
            "check_dtype"]
@@ -42,8 +43,6 @@ S_MAX = 93.0
 PANEL_WIDTH = 1.0
 CHEBYSHEV_DEGREE = 16
 CELLS_PER_PANEL = 128
-#: Parabolic (dual'(1) = 1) tables deeper than this are composed from shallower ones.
-PARABOLIC_DIRECT = 256
 
 _LIMIT_NAMES = {
     "interior": "the majority vote (the Gram matrix tends to xi* J + (1 - xi*) I)",
@@ -357,7 +356,6 @@ class _PanelFit:
 
     def refit(self, panels: np.ndarray, values: np.ndarray, signs: np.ndarray) -> None:
         degree = values.shape[1] - 1
-        nodes = np.cos(np.pi * np.arange(degree + 1) / degree)[::-1]
         usable = np.all(np.isfinite(values), axis=1) & np.all(signs == signs[:, :1], axis=1)
         usable &= signs[:, 0] != 0
         self.zero[panels] = np.all(np.isneginf(values), axis=1)
@@ -365,7 +363,7 @@ class _PanelFit:
         self.converged[panels] = True
         if not np.any(usable):
             return
-        c = cheb.chebfit(nodes, values[usable].T, degree)  # (degree + 1, n_usable)
+        c = _chebyshev_interpolation(degree) @ values[usable].T  # (degree + 1, n_usable)
         tail = np.max(np.abs(c[-2:]), axis=0)
         ok = tail <= self.TAIL * np.maximum(1.0, np.abs(c[0]))
         for j, p in enumerate(panels[usable]):
@@ -373,26 +371,26 @@ class _PanelFit:
             self.converged[p] = ok[j]
 
     def cells(self, start: float) -> _CubicTable:
-        """Cubic Hermite cells, as many per panel as the worst panel needs for 1e-12."""
+        """Cubic Hermite cells, as many per panel as the worst panel needs for 1e-12
+        (absolute, in log|k|: relative in k), or a few ulps of the tabulated values."""
         panels = [p for p, c in enumerate(self.coefficients) if c is not None and self.sign[p]]
         per_panel = CELLS_PER_PANEL
         while per_panel < 32 * CELLS_PER_PANEL:
             t = np.linspace(-1, 1, 2 * per_panel + 1)
-            worst = 0.0
-            for p in panels:
-                f, df = self._values(p, t)
-                mid = _hermite_midpoints(f[::2], df[::2] * 2)
-                worst = max(worst, float(np.max(np.abs(mid - f[1::2]))))
-            if worst <= 1e-12:
+            f, df = self._values(panels, t)
+            mid = _hermite_midpoints(f[:, ::2], df[:, ::2] * 2)
+            # 1e-12, or the rounding of the tabulated numbers themselves when they are
+            # large (log|k| ~ L log c0 at great depth): a few ulps of the largest
+            allowed = np.maximum(1e-12, 8 * np.finfo(float).eps * np.max(np.abs(f), axis=1))
+            if not panels or np.all(np.max(np.abs(mid - f[:, 1::2]), axis=1) <= allowed):
                 break
             per_panel *= 2
         t = np.linspace(-1, 1, per_panel + 1)
         n = len(self.coefficients)
         coef = np.zeros((4, n, per_panel))
-        for p in panels:
-            f, df = self._values(p, t)
-            f0, f1, d0, d1 = f[:-1], f[1:], df[:-1], df[1:]
-            coef[:, p] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
+        f, df = self._values(panels, t)
+        f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
+        coef[:, panels] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
         cell_sign = np.repeat(self.sign, per_panel).reshape(n, per_panel)
         coef[0, self.zero] = -np.inf
         coef[1:, self.zero] = 0.0
@@ -400,15 +398,36 @@ class _PanelFit:
         c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
         return _CubicTable(start, PANEL_WIDTH / per_panel, c0, c1, c2, c3, cell_sign.ravel())
 
-    def _values(self, p: int, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Values and derivatives (per unit of cell variable) on the grid t of panel p."""
-        c = self.coefficients[p]
-        return cheb.chebval(t, c), cheb.chebval(t, cheb.chebder(c)) * (t[1] - t[0])
+    def _values(self, panels: list[int], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values and derivatives (per unit of cell variable) on the grid t of each panel.
+
+        Panels are grouped by degree; each group is one product with the Chebyshev
+        Vandermonde matrix of t (and of the derivative's coefficients).
+        """
+        f = np.empty((len(panels), t.size))
+        df = np.empty_like(f)
+        groups: dict[int, list[int]] = {}
+        for row, p in enumerate(panels):
+            groups.setdefault(self.coefficients[p].size, []).append(row)
+        for size, rows in groups.items():
+            c = np.array([self.coefficients[panels[r]] for r in rows])  # (rows, size)
+            vander = cheb.chebvander(t, size - 1)
+            derivative = cheb.chebder(np.eye(size), axis=0)  # (size - 1, size)
+            f[rows] = c @ vander.T
+            df[rows] = c @ (vander[:, : size - 1] @ derivative).T * (t[1] - t[0])
+        return f, df
+
+
+@functools.lru_cache(maxsize=8)
+def _chebyshev_interpolation(degree: int) -> np.ndarray:
+    """Matrix taking values at the Chebyshev-Lobatto nodes of [-1, 1] to coefficients."""
+    nodes = np.cos(np.pi * np.arange(degree + 1) / degree)[::-1]
+    return np.linalg.inv(cheb.chebvander(nodes, degree))
 
 
 def _hermite_midpoints(f: np.ndarray, df: np.ndarray) -> np.ndarray:
     """Cubic Hermite interpolant at cell midpoints from nodal values and derivatives."""
-    return (f[:-1] + f[1:]) / 2 + (df[:-1] - df[1:]) / 8
+    return (f[..., :-1] + f[..., 1:]) / 2 + (df[..., :-1] - df[..., 1:]) / 8
 
 
 class KernelFunction:
@@ -426,15 +445,17 @@ class KernelFunction:
 
     def __init__(self, act: Activation, kind: str, depth) -> None:
         self.activation = act
-        # "derivative" (dS_L/dxi) is internal: it composes parabolic NTK tables
-        self.kind = kind if kind == "derivative" else _check_kind(kind)
+        self.kind = _check_kind(kind)
         self.depth = check_depth(depth)
         self.dual = act.dual_function
-        self.attractor: Attractor = find_attractor(self.dual)
-        if self.depth == math.inf and self.attractor.kind not in ("zero", "one"):
+        #: the fixed point of the map that is iterated (for a truncated Hermite series,
+        #: the polynomial's own); the activation's regime decides depth infinity
+        self.attractor: Attractor = find_attractor(self.dual, tail=False)
+        regime = find_attractor(self.dual)
+        if self.depth == math.inf and regime.kind not in ("zero", "one"):
             raise ValueError(
                 f"the infinitely deep {kind.upper()} of {act.name} is not a kernel: its "
-                f"network becomes {_LIMIT_NAMES[self.attractor.kind]}. Use a finite depth, "
+                f"network becomes {_LIMIT_NAMES[regime.kind]}. Use a finite depth, "
                 "or infdepth.limit() for the limiting rule."
             )
         lead = self.dual.leading_term()
@@ -442,8 +463,6 @@ class KernelFunction:
         #: power of the dual); the table then holds log|k / xi^order|, which is smooth.
         order = 1 if self.depth == math.inf else lead.power ** min(self.depth, 64)
         self.zero_order = order if lead.power >= 1 and order <= 64 else 0
-        if self.kind == "derivative":
-            self.zero_order = 0
         self.zero_at_origin = self.zero_order > 0
         self._build()
 
@@ -451,14 +470,12 @@ class KernelFunction:
     def _direct(self, xi, delta, eps):
         """Direct recursion (exact up to rounding), using the dual's parity for xi < 0.
 
-        Parabolic duals (dual'(1) = 1) have no linear regime to jump through; beyond
-        ``PARABOLIC_DIRECT`` layers they are composed from shallower tables instead.
+        Every regime jumps the remaining depth at a cost independent of L: closed forms
+        at hyperbolic fixed points, the Fatou coordinate at a parabolic one.
         """
         xi = np.asarray(xi, dtype=float)
         delta = np.asarray(delta, dtype=float)
         eps = np.asarray(eps, dtype=float)
-        if self.attractor.kind == "parabolic" and self.depth > PARABOLIC_DIRECT:
-            return self._compose(xi, delta, eps)
         parity = self.dual.parity
         flip = (xi < 0) & (parity != 0)
         d = np.where(flip, eps, delta)
@@ -473,44 +490,6 @@ class KernelFunction:
                 mirrored = np.log1p(np.exp(logabs) * np.where(flip, r.sign, 0))
             logcomp = np.where(flip, mirrored, logcomp)
         return sign, logabs, logcomp
-
-    def _compose(self, xi, delta, eps):
-        """Depth L = A + B from tables of depths A and B (B the largest power of 2 < L).
-
-        With x' = S_A(xi) and P = dS/dxi (chain rule: P_L = P_A(xi) P_B(x')):
-        S_L = S_B(x'),  K_L = K_B(x') + (K_A(xi) - S_A(xi)) P_B(x')   (unnormalized).
-        """
-        L = self.depth
-        B = 1 << ((L - 1).bit_length() - 1)
-        A = L - B
-        act = self.activation
-        s_a = _internal_table(act, "nngp", A)
-        sign_a, log_a = s_a.log(xi, delta, eps)
-        log_delta_a = s_a.log_complement(xi, delta, eps)
-        x = sign_a * np.exp(log_a)
-        d = np.exp(log_delta_a)
-        e = 1.0 + x
-        if self.kind == "nngp":
-            table = _internal_table(act, "nngp", B)
-            sign, logabs = table.log(x, d, e)
-            return sign, logabs, table.log_complement(x, d, e)
-        p_sign, p_log = _internal_table(act, "derivative", B).log(x, d, e)
-        if self.kind == "derivative":
-            a_sign, a_log = _internal_table(act, "derivative", A).log(xi, delta, eps)
-            sign, logabs = a_sign * p_sign, a_log + p_log
-        else:
-            log_m = math.log(self.dual.slope_at_one)
-            kb_sign, kb_log = _internal_table(act, "ntk", B).log(x, d, e)
-            ka_sign, ka_log = _internal_table(act, "ntk", A).log(xi, delta, eps)
-            diff_sign, diff_log = signed_logaddexp(ka_sign, ka_log + _log_D(log_m, A),
-                                                   -sign_a, log_a)
-            sign, logabs = signed_logaddexp(kb_sign, kb_log + _log_D(log_m, B),
-                                            diff_sign * p_sign, diff_log + p_log)
-            logabs = logabs - _log_D(log_m, L)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            comp = np.where(sign > 0, np.log(-np.expm1(np.minimum(logabs, 0.0))),
-                            np.log1p(np.exp(logabs)))
-        return sign, logabs, comp
 
     def _panel_nodes(self, panels: np.ndarray, degree: int):
         """Accurate (sign, log|k| or log|k/xi|, log(1-k)) at Chebyshev nodes of panels."""
@@ -725,11 +704,7 @@ def kernel_function(act, kind: str = "ntk", depth=1) -> KernelFunction:
     act = _activation(act) if isinstance(act, str) else act
     if not isinstance(act, Activation):
         raise TypeError("activation must be a name or an infdepth.Activation")
-    return _internal_table(act, _check_kind(kind), check_depth(depth))
-
-
-def _internal_table(act: Activation, kind: str, depth: int) -> KernelFunction:
-    """Cached table of any kind, including the internal "derivative" kind."""
+    kind, depth = _check_kind(kind), check_depth(depth)
     key = (kind, depth)
     table = act._cache.get(key)
     if table is None:

@@ -52,8 +52,9 @@ from scipy.optimize import brentq
 
 from .activations import Activation
 from .activations import activation as _activation
-from .duals import SeriesDual
-from .dynamics import find_attractor
+from .duals import slope_tail_estimate
+from .dynamics import SLOPE_SAFETY as _SLOPE_SAFETY
+from .dynamics import TOLERANCE_PARABOLIC, find_attractor
 
 __all__ = [
     "InfiniteDepthLimit",
@@ -73,9 +74,9 @@ KINDS = ("singular", "nearest_neighbor", "majority_vote", "psi_interpolation")
 #: dual(0) and dual'(0) at most this count as exactly zero (see module docstring).
 ZERO_TOLERANCE = 1e-20
 #: |m - 1| at most this counts as m = 1 for exactly known duals.
-SLOPE_TOLERANCE = 1e-12
+SLOPE_TOLERANCE = TOLERANCE_PARABOLIC
 #: Uncertainties of m are multiplied by this before comparing m with 1.
-SLOPE_SAFETY = 3.0
+SLOPE_SAFETY = _SLOPE_SAFETY
 #: Where P(log delta) = h(1 - delta) delta^gamma is sampled: one log-period below this.
 OSCILLATION_DELTA = 1e-12
 OSCILLATION_SAMPLES = 256
@@ -190,64 +191,19 @@ def _fmt(x: float) -> str:
 
 
 # --------------------------------------------------------------------------- analysis
-def slope_tail_estimate(coefficients) -> tuple[float, float]:
-    """Estimate of sum_{k > K} k c_k for a series truncated at degree K, and its uncertainty.
-
-    Uses the dyadic block sums B0 = sum_{K/2 < k <= K} k c_k, B1 (over (K/4, K/2]) and
-    B2 (over (K/8, K/4]). For c_k ~ C k^-p (also when only every other c_k is non-zero,
-    or the c_k oscillate, as for kinks away from 0) the blocks decrease geometrically
-    with ratio r = 2^(2 - p), so the tail beyond K is B0 r / (1 - r). Returns
-    ``(tail, uncertainty)`` with the uncertainty |tail(B0/B1) - tail(B1/B2)| +
-    0.01 tail; ``(inf, inf)`` when r >= 1 (p <= 2: the tail, hence m, is infinite).
-    Series shorter than 16 terms are taken as exact: ``(0.0, 0.0)``; a series whose last
-    non-zero term k c_k is below 1e-15 of the total decayed to the coefficients' resolution before
-    it was cut: ``(0.0, 10 K c_K)``. When the ratio of the two lower blocks is >= 1 (the
-    coefficients are not yet decaying like a power law) the uncertainty is the tail itself.
-    """
-    c = np.asarray(coefficients, dtype=float)
-    K = c.size - 1
-    if K < 16:
-        return 0.0, 0.0
-    kc = np.arange(c.size) * c
-    last = kc[np.flatnonzero(kc)[-1]] if np.any(kc) else 0.0
-    if last < 1e-15 * kc.sum():
-        # the series decayed to the resolution of the coefficients (1e-20) before it was
-        # cut: what is left is of the order of the last terms
-        return 0.0, float(10 * last)
-    b0 = kc[K // 2 + 1:].sum()
-    b1 = kc[K // 4 + 1: K // 2 + 1].sum()
-    b2 = kc[K // 8 + 1: K // 4 + 1].sum()
-    if b0 <= 0:
-        return 0.0, 0.0
-    if b1 <= 0:
-        return math.inf, math.inf
-    r = b0 / b1
-    if r >= 1:
-        return math.inf, math.inf
-    tail = b0 * r / (1 - r)
-    r2 = b1 / b2 if b2 > 0 else r
-    if r2 >= 1:  # the blocks are not yet in a power-law regime: trust the tail to 100%
-        return float(tail), float(tail)
-    tail2 = b0 * r2 / (1 - r2)
-    return float(tail), float(abs(tail - tail2) + 0.01 * tail)
-
-
 def _slope_at_one(act: Activation) -> tuple[float, float, str | None]:
     """(m, uncertainty, note) with the truncation tail added for numerical series."""
     dual = act.dual_function
     m = float(dual.slope_at_one)
-    if act.dual_error == 0 or not isinstance(dual, SeriesDual):
-        return m, 0.0, None
-    tail, unc = slope_tail_estimate(dual.coefficients)
-    if tail == 0:
-        return m, 0.0, None
-    if tail <= 1e-10:  # a smooth activation: the series resolved m to rounding
-        return m + tail, unc, None
+    estimate, unc = dual.slope_estimate()
+    tail = estimate - m
+    if tail == 0 or tail <= 1e-10:  # exact, or the series resolved m to rounding
+        return estimate, unc, None
     note = (
         f"m: the Hermite series stops at degree {dual.degree}; truncated sum k c_k = {m:.10g}, "
         f"estimated tail {tail:.3g} +- {unc:.2g} (dyadic power-law fit of the coefficients)"
     )
-    return m + tail, unc, note
+    return estimate, unc, note
 
 
 def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0.0,
