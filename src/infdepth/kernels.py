@@ -54,6 +54,10 @@ _LIMIT_NAMES = {
 }
 
 
+#: The deepest finite depth accepted (depths are counted in 64-bit integers).
+MAX_DEPTH = 2**63
+
+
 def check_depth(depth) -> float | int:
     """Validate a depth: a non-negative integer or ``math.inf``."""
     if isinstance(depth, bool):
@@ -68,7 +72,13 @@ def check_depth(depth) -> float | int:
         return math.inf
     if not math.isfinite(value) or value < 0 or value != int(value):
         raise ValueError(f"depth must be a non-negative integer or math.inf, got {depth!r}")
-    return int(value)
+    depth = int(depth) if isinstance(depth, int) else int(value)
+    if depth > MAX_DEPTH:
+        raise ValueError(
+            f"depth {depth} exceeds 2^63, the deepest network the engine evaluates "
+            "(every kernel has reached its limit long before); use math.inf for the limit"
+        )
+    return depth
 
 
 def _check_kind(kind: str) -> str:
