@@ -10,6 +10,11 @@
 3. The same Gram matrix against the naive depth-by-depth recursion over the full
    matrix (what existing code does), timed on a row subset and scaled linearly in
    the number of entries (its cost is exactly proportional to them).
+4. First call (table build + 10^4 evaluations) against depth, L = 1 .. 10^12 and
+   infinity, for relu, abs, erf and ReLU given as a callable, NNGP and NTK, as ratios to
+   L = 10 in the same run. ``--budget`` runs the same for every built-in activation and
+   for ``from_dual_coefficients`` / ``from_callable`` activations of each fixed-point
+   class, and flags every call over 1 s or ratio t(10^12) / t(10) over 3.
 """
 
 from __future__ import annotations
@@ -43,12 +48,87 @@ def naive_ntk(xi: np.ndarray, act: infdepth.Activation, depth: int) -> np.ndarra
     return K / ((m ** (depth + 1) - 1) / (m - 1))
 
 
+DEPTHS = (1, 10, 10**3, 10**6, 10**9, 10**12, math.inf)
+
+
+def _budget_activations(everything: bool) -> dict:
+    """name -> factory of a fresh activation (nothing cached)."""
+    A = infdepth.Activation
+    few = {
+        "relu": lambda: infdepth.activation("relu"),
+        "abs": lambda: infdepth.activation("abs"),
+        "erf": lambda: infdepth.activation("erf"),
+        "relu (callable)": lambda: A.from_callable(lambda x: np.maximum(x, 0.0), name="relu_c"),
+    }
+    if not everything:
+        return few
+    builtins = {name: (lambda name=name, params=params: infdepth.activation(name, **params))
+                for name, params in (("leaky_relu", {}), ("sin", {}),
+                                     ("sine_family", {"a": 2.676}), ("hermite", {"degree": 3}),
+                                     ("tanh", {}), ("sigmoid", {}), ("gelu", {}), ("silu", {}),
+                                     ("softplus", {}))}
+    duals = {f"dual {c}": (lambda c=c: A.from_dual_coefficients(c)) for c in (
+        [0, 0.5, 0, 0.5],     # singular (zero)
+        [0.25, 0.5, 0.25],    # parabolic
+        [0.5, 0.3, 0.2],      # m < 1 (one)
+        [0.3, 0.2, 0.5],      # interior
+        [0, 0, 1],            # superattracting (nearest neighbour)
+    )}
+    callables = {
+        "tanh (callable)": lambda: A.from_callable(np.tanh, name="tanh_c"),
+        "softplus (callable)": lambda: A.from_callable(lambda x: np.logaddexp(0, x), name="sp_c"),
+        "gelu (callable)": lambda: A.from_callable(
+            lambda x: x / 2 * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3))), name="gelu_c"),
+        "x^2 - 1 (callable)": lambda: A.from_callable(lambda x: x * x - 1, name="he2_c"),
+    }
+    return {**few, **builtins, **duals, **callables}
+
+
+def first_call_table(everything: bool, points: int = 10_000) -> dict:
+    """Section 4: seconds for the first call at each depth and the ratio to depth 10."""
+    rng = np.random.default_rng(1)
+    xi = rng.uniform(-1, 1, points)
+    infdepth.ntk(xi[:10], "erf", 2)  # load the compiled passes outside the timing
+    print(f"\n4. first call (table build + {points} evaluations), seconds; ratio to L = 10")
+    header = " ".join(f"{('inf' if d == math.inf else f'{d:.0e}'):>7}" for d in DEPTHS)
+    print(f"{'activation':>24} {'kind':>4} {header} {'1e12/10':>8}")
+    results, flagged = {}, []
+    for name, make in _budget_activations(everything).items():
+        for kind in ("nngp", "ntk"):
+            row = {}
+            for depth in DEPTHS:
+                act = make()
+                start = time.perf_counter()
+                try:
+                    infdepth.kernel_function(act, kind, depth)(xi)
+                except ValueError:  # no kernel at depth infinity in this class
+                    row[depth] = None
+                    continue
+                row[depth] = time.perf_counter() - start
+            ratio = row[10**12] / row[10]
+            cells = " ".join("      -" if t is None else f"{t:7.2f}" for t in row.values())
+            print(f"{name:>24} {kind:>4} {cells} {ratio:8.2f}")
+            slow = [d for d, t in row.items() if t is not None and t >= 1.0]
+            if slow or ratio >= 3:
+                flagged.append((name, kind, slow, ratio))
+            results[f"{name}/{kind}"] = {"seconds": {str(d): t for d, t in row.items()},
+                                         "ratio_1e12_over_10": ratio}
+    print(f"   budget (< 1 s at every depth, ratio < 3): {len(flagged)} rows over it")
+    for name, kind, slow, ratio in flagged:
+        print(f"   over budget: {name} {kind}: depths {slow} >= 1 s, ratio {ratio:.2f}")
+    return results
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--activation", default="erf")
     parser.add_argument("--n", type=int, default=10_000, help="Gram matrix size n = m")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (n = 2000, 10^6 evals)")
+    parser.add_argument("--budget", action="store_true",
+                        help="only section 4, for every activation class")
     args = parser.parse_args(argv)
+    if args.budget:
+        return first_call_table(everything=True)
     n = 2000 if args.quick else args.n
     evaluations = 10**6 if args.quick else 10**7
     act = infdepth.activation(args.activation)
@@ -103,6 +183,7 @@ def main(argv=None) -> dict:
           f"max |difference| {check:.1e}")
     results.update(n=n, gram_s=t_gram, floor_s=t_floor, gram_over_floor=t_gram / t_floor,
                    naive_s_scaled=t_naive, speedup_vs_naive=t_naive / t_gram)
+    results["first_call"] = first_call_table(everything=False)
     return results
 
 

@@ -37,6 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .series import pad as _pad
+from .series import series_exp as _series_exp
+from .series import series_inv as _series_inv
+from .series import series_log1p as _series_log1p
+from .series import series_mul as _series_mul
+
 __all__ = ["FatouCoordinate", "fatou_coordinate", "fatou_series"]
 
 #: Number of Fatou coefficients phi_1..phi_N kept.
@@ -48,49 +54,6 @@ GAUSS_NODES = 12
 PANEL_WIDTH_Y = 1.5
 #: Euler-Maclaurin coefficients B_{2k} / (2k)!, k = 1, 2, 3.
 EULER_MACLAURIN = (1.0 / 12.0, -1.0 / 720.0, 1.0 / 30240.0)
-
-
-# ------------------------------------------------------------- truncated power series
-def _pad(a: np.ndarray, size: int) -> np.ndarray:
-    a = np.asarray(a, dtype=float)[:size]
-    return np.pad(a, (0, size - a.size))
-
-
-def _series_mul(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
-    return _pad(np.convolve(a, b), size)
-
-
-def _series_inv(a: np.ndarray, size: int) -> np.ndarray:
-    """1 / a as a power series (a[0] != 0)."""
-    a = _pad(a, size)
-    out = np.zeros(size)
-    out[0] = 1.0 / a[0]
-    for n in range(1, size):
-        out[n] = -np.dot(a[1:n + 1], out[n - 1::-1]) / a[0]
-    return out
-
-
-def _series_exp(s: np.ndarray, size: int) -> np.ndarray:
-    """exp(s) for a series with s[0] = 0 (E' = s' E)."""
-    s = _pad(s, size)
-    ks = np.arange(size) * s
-    out = np.zeros(size)
-    out[0] = 1.0
-    for n in range(1, size):
-        out[n] = np.dot(ks[1:n + 1], out[n - 1::-1]) / n
-    return out
-
-
-def _series_log1p(r: np.ndarray, size: int) -> np.ndarray:
-    """log(1 + r) for a series with r[0] = 0 (L' = r' / (1 + r))."""
-    r = _pad(r, size)
-    one_plus = r.copy()
-    one_plus[0] = 1.0
-    dr = np.arange(1, size) * r[1:]
-    q = _series_mul(dr, _series_inv(one_plus, size), size - 1)
-    out = np.zeros(size)
-    out[1:] = q / np.arange(1, size)
-    return out
 
 
 @dataclass(frozen=True)
