@@ -88,6 +88,14 @@ class Dual:
         """dual''(1) (may be infinite for kinked activations)."""
         raise NotImplementedError
 
+    def taylor_at_zero(self, terms: int) -> np.ndarray:
+        """Coefficients of dual(s) = sum_{j < terms} a_j s^j (for the Schroder jump at 0)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Taylor series at 0")
+
+    def complement_taylor(self, terms: int) -> np.ndarray:
+        """Coefficients of 1 - dual(1 - delta) = sum_{j < terms} g_j delta^j (analytic at 1)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Taylor series at 1")
+
     def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
         """(p, a): 1 - dual(1 - x^p) = sum_{j < terms} a_j x^j near x = 0.
 
@@ -103,6 +111,14 @@ class Dual:
 
 def _as_float_array(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
+
+
+def _first(coefficients: np.ndarray, terms: int) -> np.ndarray:
+    """The first ``terms`` coefficients, zero-padded."""
+    out = np.zeros(terms)
+    c = np.asarray(coefficients, dtype=float)[:terms]
+    out[: c.size] = c
+    return out
 
 
 def slope_tail_estimate(coefficients) -> tuple[float, float]:
@@ -258,6 +274,12 @@ class SeriesDual(Dual):
         k = np.arange(self.coefficients.size)
         return float((k * (k - 1) * self.coefficients).sum())
 
+    def taylor_at_zero(self, terms: int) -> np.ndarray:
+        return _first(self.coefficients, terms)
+
+    def complement_taylor(self, terms: int) -> np.ndarray:
+        return _first(self._complement_coefficients, terms)
+
     def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
         """p = 1: the re-expansion coefficients g_j of 1 - dual(1 - delta) (exact)."""
         if abs(self.slope_at_one - 1) > 1e-12:
@@ -268,10 +290,7 @@ class SeriesDual(Dual):
                 "series cannot resolve. Use a closed-form activation (relu, leaky_relu, "
                 "abs) or Activation.from_dual_coefficients"
             )
-        a = np.zeros(terms)
-        g = self._complement_coefficients[:terms]
-        a[: g.size] = g
-        return 1, a
+        return 1, _first(self._complement_coefficients, terms)
 
 
 def _sin_minus_theta_cos(theta: np.ndarray) -> np.ndarray:
@@ -440,6 +459,30 @@ class ArcsinDual(Dual):
         b = self.b
         return b**3 / (1 - b * b) ** 1.5 / self.scale
 
+    def taylor_at_zero(self, terms: int) -> np.ndarray:
+        """arcsin(b s) = sum_n C(2n, n) (b s)^(2n+1) / (4^n (2n + 1))."""
+        out = np.zeros(terms)
+        for n in range((terms + 1) // 2):
+            if 2 * n + 1 < terms:
+                out[2 * n + 1] = math.comb(2 * n, n) * self.b ** (2 * n + 1) / (
+                    4**n * (2 * n + 1) * self.scale)
+        return out
+
+    def complement_taylor(self, terms: int) -> np.ndarray:
+        """1 - dual(1 - delta) = (b / scale) int_0^delta (1 - b^2 (1 - t)^2)^(-1/2) dt.
+
+        With p = 1 - b^2: 1 - b^2 (1 - t)^2 = p (1 + (2 b^2 t - b^2 t^2) / p).
+        """
+        from .series import series_exp, series_log1p
+
+        b, p = self.b, 1 - self.b**2
+        inner = np.zeros(terms)
+        inner[1], inner[2] = 2 * b * b / p, -b * b / p
+        integrand = series_exp(-0.5 * series_log1p(inner, terms), terms) / math.sqrt(p)
+        out = np.zeros(terms)
+        out[1:] = integrand[: terms - 1] / np.arange(1, terms) * b / self.scale
+        return out
+
 
 class SinhDual(Dual):
     """``sinh(a xi) / sinh(a)``: the dual of sin(sqrt(a) x) (the paper's sine family).
@@ -484,3 +527,16 @@ class SinhDual(Dual):
     @property
     def curvature_at_one(self) -> float:
         return self.a**2
+
+    def taylor_at_zero(self, terms: int) -> np.ndarray:
+        k = np.arange(terms)
+        log_terms = k * math.log(self.a) - np.array([math.lgamma(j + 1) for j in k])
+        return np.where(k % 2 == 1, np.exp(log_terms) / self.scale, 0.0)
+
+    def complement_taylor(self, terms: int) -> np.ndarray:
+        """1 - cosh(a delta) + coth(a) sinh(a delta)."""
+        k = np.arange(terms)
+        power = np.exp(k * math.log(self.a) - np.array([math.lgamma(j + 1) for j in k]))
+        out = np.where(k % 2 == 1, power / math.tanh(self.a), -power)
+        out[0] = 0.0
+        return out

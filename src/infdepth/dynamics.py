@@ -33,6 +33,13 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .duals import Dual
+from .hyperbolic import (
+    advance,
+    log_complement_at_one,
+    log_coordinate,
+    ntk_at_zero,
+    schroder_coordinate,
+)
 from .parabolic import fatou_coordinate
 
 #: Relative accuracy at which a point counts as being in the linear regime.
@@ -228,22 +235,28 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         )
     sS, aS, dS = xi_sign.copy(), xi_log.copy(), delta.copy()
     sK, aK, eK = xi_sign.copy(), xi_log.copy(), delta.copy()
-    log_D = 0.0  # log D_l, D_0 = 1
+    # every point carries its own layer (the repelling pre-jump moves points ahead)
+    layer = np.zeros(n, dtype=np.int64)
+    log_D = np.zeros(n)  # log D_layer, D_0 = 1
     frozen_at = np.full(n, -1, dtype=np.int64)
     log_D_frozen = np.zeros(n)
-    active = np.arange(n)
-    l = 0
     limit = MAX_STEPS if infinite else int(depth)
     linear = attractor.kind in ("zero", "interior", "one")
-    while l < limit and active.size:
+    schroder = (schroder_coordinate(dual, attractor.kind)
+                if attractor.kind in ("zero", "one") else None)
+    if m > 1 and attractor.kind != "identity":
+        _repelling_prejump(dual, m, limit, layer, log_D, sS, aS, dS, sK, aK, eK, ntk)
+    active = np.flatnonzero(layer < limit)
+    while active.size:
         idx = active
         d = dS[idx]
         near = d < 0.5
+        first = layer[idx] == 0
         # ---- NNGP step
         g = dual.complement(np.where(near, d, 0.25))
         vs, va = _log_dual(dual, sS[idx], aS[idx], derivative=False)
-        if l == 0 and np.any(eps < 0.5):  # xi near -1: use 1 + xi, which is known exactly
-            antipodal = eps[idx] < 0.5
+        antipodal = first & (eps[idx] < 0.5)  # xi near -1: use 1 + xi, known exactly
+        if np.any(antipodal):
             rs, ra = signed_log(dual.value_near_minus_one(eps[idx][antipodal]))
             vs[antipodal], va[antipodal] = rs, ra
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -251,27 +264,26 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         new_s = np.where(near, 1.0, vs)
         new_d = np.where(near, g, 1.0 - new_s * np.exp(np.minimum(new_a, 0.0)))
         if ntk:
-            log_D_next = float(np.logaddexp(0.0, log_m + log_D))
+            log_D_next = np.logaddexp(0.0, log_m + log_D[idx])
             log_w = -log_D_next
-            log_1mw = log_m + log_D - log_D_next
+            log_1mw = log_m + log_D[idx] - log_D_next
             dc = dual.derivative_complement(np.where(near, d, 0.25))
             ps, pa = _log_dual(dual, sS[idx], aS[idx], derivative=True)
-            if l == 0 and np.any(eps < 0.5):
-                antipodal = eps[idx] < 0.5
+            if np.any(antipodal):
                 rs, ra = signed_log(dual.derivative_near_minus_one(eps[idx][antipodal]))
                 ps[antipodal], pa[antipodal] = rs, ra
             with np.errstate(divide="ignore", invalid="ignore"):
                 pa = np.where(near, np.log(np.maximum(m - dc, 0.0)), pa)
             ps = np.where(near, 1.0, ps)
-        if ntk:
-            k_s, k_a = signed_logaddexp(
-                new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
-            )
+            with np.errstate(over="ignore"):
+                k_s, k_a = signed_logaddexp(
+                    new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
+                )
             k_e = complement_from_log(k_s, k_a)
             e_old = eK[idx]
             use_c = near & (e_old < 0.5) & (sK[idx] > 0)
             if np.any(use_c):
-                w = math.exp(log_w)
+                w = np.exp(log_w)
                 kval = np.exp(aK[idx])
                 e_c = w * g + (1 - w) * (e_old + kval * dc / m)
                 k_e = np.where(use_c, e_c, k_e)
@@ -279,27 +291,31 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
                     k_a = np.where(use_c, np.log1p(-np.minimum(e_c, 1.0)), k_a)
                 k_s = np.where(use_c, 1.0, k_s)
             sK[idx], aK[idx], eK[idx] = k_s, k_a, k_e
-            log_D = log_D_next
+            log_D[idx] = log_D_next
         sS[idx], aS[idx], dS[idx] = new_s, new_a, new_d
-        l += 1
-        # ---- freeze points in the linear regime of the attractor
-        if linear:
+        layer[idx] += 1
+        # ---- freeze points in the regime of the attractor where the rest is a jump
+        if schroder is not None:
+            done = (aS[idx] <= math.log(schroder.radius) if attractor.kind == "zero"
+                    else dS[idx] <= schroder.radius)
+        elif linear:
             done = _in_linear_regime(attractor, sS[idx], aS[idx], dS[idx], eK[idx], ntk)
         elif fatou is not None:  # in the Fatou regime, with layers left to jump
-            done = (dS[idx] <= fatou.delta_star) & (l < limit)
+            done = (dS[idx] <= fatou.delta_star) & (layer[idx] < limit)
         elif attractor.kind == "superattracting_zero":  # exact zeros stay zero
             done = np.isneginf(aS[idx]) & (np.isneginf(aK[idx]) if ntk else True)
         else:
             done = np.zeros(idx.size, dtype=bool)
         if np.any(done):
-            frozen_at[idx[done]] = l
-            log_D_frozen[idx[done]] = log_D
-            active = idx[~done]
-    if infinite and active.size:
-        raise ArithmeticError(
-            "infinite-depth limit did not converge within "
-            f"{MAX_STEPS} steps (multiplier {attractor.multiplier:.6g} too close to 1)"
-        )
+            frozen_at[idx[done]] = layer[idx[done]]
+            log_D_frozen[idx[done]] = log_D[idx[done]]
+        finished = ~done & (layer[idx] >= limit)
+        if infinite and np.any(finished):
+            raise ArithmeticError(
+                "infinite-depth limit did not converge within "
+                f"{MAX_STEPS} steps (multiplier {attractor.multiplier:.6g} too close to 1)"
+            )
+        active = idx[~done & ~finished]
     if not infinite:
         depth = int(depth)
     frozen = frozen_at >= 0
@@ -307,12 +323,105 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         log_comp = np.log(eK if ntk else dS)
     if fatou is not None and np.any(frozen):
         _fatou_jump(fatou, depth, frozen, frozen_at, sS, aS, dS, sK, aK, eK, log_comp, ntk)
-    if np.any(frozen) and linear:
+    if np.any(frozen) and schroder is not None:
+        jumped = _schroder_jump(schroder, attractor.kind, m, depth, frozen, frozen_at,
+                                log_D_frozen, sS, aS, dS, sK, aK, eK, ntk)
+        if jumped is not None:
+            log_comp[frozen] = jumped
+    elif np.any(frozen) and linear:
         jumped = _jump(dual, attractor, depth, frozen, frozen_at, log_D_frozen,
                        sS, aS, dS, sK, aK, eK, ntk)
         if jumped is not None:  # complements known only in log form (they may underflow)
             log_comp[frozen] = jumped
     return DepthResult(sK, aK, log_comp) if ntk else DepthResult(sS, aS, log_comp)
+
+
+def _log_D_array(log_m: float, depth: np.ndarray) -> np.ndarray:
+    """log D_L for an array of depths (see :func:`_log_D`)."""
+    x = (depth + 1.0) * log_m
+    if log_m > 0:
+        return x + np.log(-np.expm1(-x)) - math.log(math.expm1(log_m))
+    return np.log(-np.expm1(x)) - math.log(-math.expm1(log_m))
+
+
+def _repelling_prejump(dual, m, limit, layer, log_D, sS, aS, dS, sK, aK, eK, ntk) -> None:
+    """Move points with tiny delta = 1 - xi through the repelling point 1 (m > 1) in one
+    step of the Schroder coordinate: j layers such that lam^j psi(delta) <= psi(radius)."""
+    coordinate = schroder_coordinate(dual, "one")
+    if coordinate is None:
+        return
+    tiny = np.flatnonzero((dS > 0) & (dS <= coordinate.radius))
+    if tiny.size == 0:
+        return
+    delta = dS[tiny]
+    _, log_U = log_coordinate(coordinate, np.ones(tiny.size), np.log(delta))
+    target = math.log(float(coordinate(np.array(coordinate.radius))))
+    steps = np.floor((target - log_U) / math.log(m))
+    steps = np.minimum(steps, limit).astype(np.int64)
+    move = steps >= 1
+    tiny, delta, log_U, steps = tiny[move], delta[move], log_U[move], steps[move]
+    if tiny.size == 0:
+        return
+    _, log_delta, u = advance(coordinate, np.ones(tiny.size), log_U, steps.astype(float))
+    dS[tiny] = np.exp(log_delta)
+    sS[tiny], aS[tiny] = 1.0, np.log1p(-dS[tiny])
+    layer[tiny] = steps
+    log_D_j = _log_D_array(math.log(m), steps.astype(float))
+    if ntk:
+        log_E = log_complement_at_one(coordinate, delta, 1.0, np.exp(log_U), u,
+                                      steps.astype(float))
+        eK[tiny] = np.exp(log_E - log_D_j)
+        sK[tiny], aK[tiny] = 1.0, np.log1p(-eK[tiny])
+        log_D[tiny] = log_D_j
+
+
+def _schroder_jump(c, kind, m, depth, frozen, frozen_at, log_D_frozen,
+                   sS, aS, dS, sK, aK, eK, ntk):
+    """Remaining layers of frozen points through the Schroder coordinate at 0 or 1.
+
+    Returns the log complements of the jumped points (None at depth infinity in the
+    singular class, where 1 - h is not used).
+    """
+    f = frozen
+    l = frozen_at[f].astype(float)
+    infinite = math.isinf(depth)
+    log_lam = math.log(c.multiplier)
+    if kind == "zero":
+        sign_U, log_U = log_coordinate(c, sS[f], aS[f])
+        if infinite:  # h = psi(S_l) / c0^l, both kernels
+            sS[f] = sK[f] = sign_U
+            aS[f] = aK[f] = log_U - l * log_lam
+            dS[f] = eK[f] = np.nan
+            return None
+        r = depth - l
+        _, log_s, u = advance(c, sign_U, log_U, r)
+        if ntk:
+            ks, ka = ntk_at_zero(c, sK[f], aK[f] + log_D_frozen[f], sign_U, log_U, u, r)
+            sK[f], aK[f] = ks, ka - _log_D(math.log(m), depth)
+            eK[f] = complement_from_log(sK[f], aK[f])
+        sS[f], aS[f] = sign_U, log_s
+        dS[f] = complement_from_log(sS[f], aS[f])
+        return np.log(eK[f] if ntk else dS[f])
+    # kind == "one": the coordinate is delta = 1 - S
+    _, log_U = log_coordinate(c, np.ones(l.size), np.log(dS[f]))
+    if infinite:  # psi = lim delta_L / m^L = psi(delta_l) / m^l, both kernels
+        log_psi = log_U - l * log_lam
+        dS[f] = eK[f] = np.exp(log_psi)
+        sS[f] = sK[f] = 1.0
+        aS[f] = aK[f] = 0.0
+        return log_psi
+    r = depth - l
+    _, log_d, u = advance(c, np.ones(l.size), log_U, r)
+    log_comp = log_d
+    if ntk:
+        log_E = log_complement_at_one(c, eK[f] * np.exp(log_D_frozen[f]),
+                                      np.exp(log_D_frozen[f]), np.exp(log_U), u, r)
+        log_comp = log_E - _log_D(math.log(m), depth)
+        eK[f] = np.exp(log_comp)
+        sK[f], aK[f] = 1.0, np.log1p(-np.minimum(eK[f], 1.0))
+    dS[f] = np.exp(log_d)
+    sS[f], aS[f] = 1.0, np.log1p(-np.minimum(dS[f], 1.0))
+    return log_comp
 
 
 def _fatou_jump(fatou, depth, frozen, frozen_at, sS, aS, dS, sK, aK, eK, log_comp, ntk):

@@ -1,4 +1,5 @@
-"""Truncated power series: the arithmetic behind the Fatou coordinate.
+"""Truncated power series: the arithmetic behind the Fatou and Schroder
+coordinates (infdepth.parabolic, infdepth.hyperbolic).
 
 A series is a float array ``a`` meaning sum_j a[j] x^j, truncated after ``size`` terms.
 """
@@ -7,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pad", "series_mul", "series_inv", "series_exp", "series_log1p"]
+__all__ = ["pad", "series_mul", "series_inv", "series_exp", "series_log1p", "series_compose",
+           "series_reverse"]
 
 
 def pad(a: np.ndarray, size: int) -> np.ndarray:
@@ -51,3 +53,30 @@ def series_log1p(r: np.ndarray, size: int) -> np.ndarray:
     out[1:] = q / np.arange(1, size)
     return out
 
+
+
+def series_compose(outer: np.ndarray, inner: np.ndarray, size: int) -> np.ndarray:
+    """outer(inner(x)) for an inner series with inner[0] = 0 (Horner in series)."""
+    inner = pad(inner, size)
+    out = np.zeros(size)
+    for c in pad(outer, size)[::-1]:
+        out = series_mul(out, inner, size)
+        out[0] += c
+    return out
+
+
+def series_reverse(a: np.ndarray, size: int) -> np.ndarray:
+    """The compositional inverse b of a (a[0] = 0, a[1] != 0): a(b(x)) = x.
+
+    Newton's iteration b <- b - (a(b) - x) / a'(b) doubles the correct terms each step.
+    """
+    a = pad(a, size)
+    b = np.zeros(size)
+    b[1] = 1.0 / a[1]
+    da = np.arange(1, size) * a[1:]
+    identity = np.zeros(size)
+    identity[1] = 1.0
+    for _ in range(int(np.ceil(np.log2(size))) + 1):
+        residual = series_compose(a, b, size) - identity
+        b = b - series_mul(residual, series_inv(series_compose(da, b, size), size), size)
+    return b
