@@ -398,6 +398,7 @@ def activation(name: str | Activation, **params) -> Activation:
             f"unknown activation {name!r}; built-ins are {sorted(BUILTIN_ACTIVATIONS)}. "
             "Use Activation.from_callable for any other function."
         )
+    _check_builtin_params(key, params)
     try:
         cache_key = (key, tuple(sorted(params.items())))
         hash(cache_key)
@@ -418,3 +419,35 @@ def activation(name: str | Activation, **params) -> Activation:
 
 
 _BUILTIN_CACHE: dict[tuple, Activation] = {}
+
+#: An example value per built-in parameter, for error messages.
+_PARAM_EXAMPLES = {"a": 2.676, "slope": 0.1, "scale": 2, "degree": 3, "frequency": 1.5}
+
+
+def _check_builtin_params(key: str, params: dict) -> None:
+    """One clear ValueError for a missing, unknown or non-numeric built-in parameter."""
+    import inspect
+
+    signature = inspect.signature(BUILTIN_ACTIVATIONS[key])
+    accepted = list(signature.parameters)
+
+    def usage(name: str) -> str:
+        example = _PARAM_EXAMPLES.get(name, 1)
+        return (f"activation({key!r}, {name}={example}) in Python, "
+                f"--param {name}={example} on the command line")
+
+    unknown = [p for p in params if p not in accepted]
+    if unknown:
+        takes = (f"takes the parameters {accepted}" if accepted
+                 else "takes no parameters")
+        raise ValueError(f"activation {key!r} {takes}; got {sorted(unknown)}")
+    missing = [p for p, v in signature.parameters.items()
+               if v.default is inspect.Parameter.empty and p not in params]
+    if missing:
+        raise ValueError(f"activation {key!r} needs the parameter {missing[0]!r}: "
+                         f"{usage(missing[0])}")
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                              np.floating)):
+            raise ValueError(f"parameter {name!r} of activation {key!r} must be a number, "
+                             f"got {value!r} ({usage(name)})")

@@ -108,6 +108,9 @@ def _polynomial(alpha: float, odd: bool, degree: int | None, min_slope: float):
         if isinstance(degree, bool) or int(degree) != degree or degree < 2:
             raise ValueError(f"degree must be an integer >= 2, got {degree!r}")
         k = int(degree)
+        if k > MAX_DEGREE:
+            raise ValueError(f"degree must be at most {MAX_DEGREE} (the dual machinery's "
+                             f"largest polynomial degree), got {k}")
         if (k % 2 == 1) != odd:
             raise ValueError(f"the {family} family needs an {'odd' if odd else 'even'} degree")
         if 2 / (k - 1) >= alpha:

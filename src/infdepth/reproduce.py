@@ -954,6 +954,22 @@ def _estimate_minutes(sizes: Sizes) -> float:
     return (fin + inf + cons + dep) / 60 + 0.5
 
 
+def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
+    """Create the output folder, or raise a one-line ValueError saying why it cannot be."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {str(out)!r} is an existing file, not a folder; choose "
+                         "another --output")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {str(out)!r}: "
+                         f"{exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"the output folder {str(out)!r} is not writable")
+    return out
+
+
 def run(
     output_dir: str | os.PathLike = "infdepth-results",
     quick: bool = False,
@@ -997,10 +1013,11 @@ def run(
     bad = [s for s in sections if s not in known]
     if bad:
         raise ValueError(f"unknown sections {bad}; choose from {known}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if sizes is None:
         sizes = sizes_for(quick, scale)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(output_dir)
 
     def log(msg: str = "") -> None:
         if verbose:
