@@ -43,8 +43,9 @@ def classifiers():
         "NTK erf L=10": InfiniteNetworkClassifier("erf", kernel="ntk", depth=10),
         "NNGP erf L=inf (singular)": InfiniteNetworkClassifier("erf", "nngp", math.inf),
         "NTK xi/2+xi^3/2 L=inf": InfiniteNetworkClassifier(POLY3, "ntk", math.inf),
-        "NNGP softplus L=inf (psi)": InfiniteNetworkClassifier("softplus", "nngp", math.inf),
-        "NNGP relu L=inf (majority)": InfiniteNetworkClassifier("relu", "nngp", math.inf),
+        "NNGP softplus L=inf (psi_interpolation)": InfiniteNetworkClassifier(
+            "softplus", "nngp", math.inf),
+        "NNGP relu L=inf (majority_vote)": InfiniteNetworkClassifier("relu", "nngp", math.inf),
         "Hilbert alpha=auto": SingularKernelClassifier(random_state=0),
         "KNN(1)": make_pipeline(StandardScaler(), KNeighborsClassifier(1)),
         "SVC (rbf)": make_pipeline(StandardScaler(), SVC()),

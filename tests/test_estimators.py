@@ -182,7 +182,7 @@ def test_fourth_regime_limit_is_psi_interpolation(kind):
     X, Q = sphere(60, 4, rng), sphere(100, 4, rng)
     y = labels(X)
     limit = InfiniteNetworkClassifier("softplus", kind, math.inf, projection=None).fit(X, y)
-    assert limit.rule_ == "psi"
+    assert limit.rule_ == "psi_interpolation"
     psi = infdepth.kernel_function("softplus", kind, math.inf)
     Psi = np.exp(psi.log_complement(np.clip(X @ X.T, -1, 1)))
     np.fill_diagonal(Psi, 0.0)
@@ -212,12 +212,12 @@ def test_depth_infinity_rules_match_scikit_learn_baselines():
     majority = DummyClassifier(strategy="most_frequent").fit(X, y).predict(Q)
     for name in ("relu", "gelu", "abs"):
         clf = InfiniteNetworkClassifier(name, depth=math.inf, projection=None).fit(X, y)
-        assert clf.rule_ == "majority"
+        assert clf.rule_ == "majority_vote"
         np.testing.assert_array_equal(clf.predict(Q), majority)
     # even dual xi^2: nearest neighbour among the +-x_j, odd xi^3: antipode gives -y
     square = InfiniteNetworkClassifier("hermite", depth=math.inf, projection=None,
                                        activation_params={"degree": 2}).fit(X, y)
-    assert square.rule_ == "nearest_neighbour"
+    assert square.rule_ == "nearest_neighbor"
     knn = KNeighborsClassifier(1).fit(np.vstack([X, -X]), np.r_[y, y])
     np.testing.assert_array_equal(square.predict(Q), knn.predict(Q))
     yb = (y > 0).astype(int)
@@ -267,7 +267,8 @@ def test_coincident_points_get_their_labels_exactly(make):
     expected = np.eye(3)[y[:10]]
     expected[0] = (np.eye(3)[y[0]] + np.eye(3)[y[60]]) / 2
     expected[1] = (np.eye(3)[y[1]] + np.eye(3)[y[61]]) / 2
-    np.testing.assert_allclose(P, expected, atol=1e-9 if clf.rule_ != "psi" else 1e-6)
+    np.testing.assert_allclose(P, expected,
+                               atol=1e-9 if clf.rule_ != "psi_interpolation" else 1e-6)
 
 
 def test_odd_singular_kernel_flips_the_label_at_antipodes():
@@ -422,3 +423,28 @@ def test_labels_of_any_type_and_attributes():
     P = clf.predict_proba(rng.standard_normal((50, 4)))
     np.testing.assert_allclose(P.sum(1), 1.0)
     assert np.all(P >= 0)
+
+
+@pytest.mark.parametrize("name", ["erf", "relu", "gelu", "softplus", "hermite"])
+def test_rule_is_spelled_as_the_taxonomy_kind(name):
+    """One vocabulary: at depth infinity rule_ is limit().kind, the same string."""
+    import pickle
+
+    from infdepth.estimators import RULE_ALIASES, RULES
+    from infdepth.taxonomy import KINDS
+
+    params = {"degree": 2} if name == "hermite" else {}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = InfiniteNetworkClassifier(name, depth=math.inf, activation_params=params).fit(X, y)
+    kind = infdepth.limit(infdepth.activation(name, **params), oscillation=False).kind
+    assert clf.rule_ == kind
+    assert set(KINDS) <= set(RULES) and not set(RULE_ALIASES) & set(RULES)
+    # a pickle written with the old spelling loads with the new one
+    state = clf.__getstate__()
+    state["rule_"] = {v: k for k, v in RULE_ALIASES.items()}.get(kind, kind)
+    old = pickle.loads(pickle.dumps(clf))
+    old.__setstate__(state)
+    assert old.rule_ == kind
+    np.testing.assert_array_equal(old.predict(X), clf.predict(X))

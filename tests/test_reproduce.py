@@ -62,8 +62,8 @@ def test_outputs_exist_and_contain_numbers(tiny_run):
     # every infinite-depth regime is present, each computed by its own limit rule
     rules = {r["activation"]: r["rule"] for r in rows if r["depth"] == "inf"
              and r["activation"] != "-"}
-    assert rules["relu"] == rules["gelu"] == "majority"
-    assert rules["softplus"] == "psi"  # dual'(1) < 1: the fourth regime
+    assert rules["relu"] == rules["gelu"] == "majority_vote"
+    assert rules["softplus"] == "psi_interpolation"  # dual'(1) < 1: the fourth regime
     assert rules["erf"] == "singular"
     for row in rows:
         assert row["error"] == "", (row["method"], row["error"])

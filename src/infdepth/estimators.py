@@ -130,6 +130,8 @@ __all__ = [
     "SingularKernelClassifier",
     "SphereProjection",
     "IllConditionedGramWarning",
+    "RULES",
+    "RULE_ALIASES",
 ]
 
 #: Pairs with 1 - |<x, z>| below this get 1 -+ <x, z> from the vectors themselves.
@@ -149,15 +151,31 @@ FAST_ROWS = 64
 #: design target, see :mod:`infdepth.kernels`): the Gram solver's rank tolerance is n times it.
 GRAM_RTOL = 1e-12
 
-_RULES = {
+#: The values of ``InfiniteNetworkClassifier.rule_`` (and ``SingularKernelClassifier``'s
+#: "hilbert"). The depth-infinity rules are spelled as the taxonomy's kinds
+#: (:data:`infdepth.taxonomy.KINDS`, ``limit().kind``), one spelling everywhere: API, CLI,
+#: docs and the reproduce report.
+RULES = {
+    # finite depth
     "interpolation": "kernel interpolation (kernel ridge regression if ridge > 0)",
-    "complement": "kernel interpolation solved in complement coordinates (kernel -> 1)",
+    "complement": "kernel interpolation solved in complement coordinates: when the dual's "
+    "attracting point is 1 (ReLU family, softplus) every kernel value tends to 1 with depth, "
+    "so the solve uses 1 - k(x, z) (kept to full relative precision) plus a constant "
+    "instead of k, which would be a matrix of ones to float64 precision",
+    # depth infinity: the kinds of infdepth.limit()
     "singular": "singular kernel rule sign(sum_i y_i h(<x, x_i>)), h the Koenigs function",
-    "nearest_neighbour": "1-nearest-neighbour rule",
-    "majority": "majority vote",
-    "psi": "interpolation with the conditionally negative definite limit kernel psi",
+    "nearest_neighbor": "1-nearest-neighbour rule",
+    "majority_vote": "majority vote",
+    "psi_interpolation": "interpolation with the conditionally negative definite limit "
+    "kernel psi = lim (1 - k_L) / dual'(1)^L, plus a constant",
+    # SingularKernelClassifier
     "hilbert": "Hilbert kernel rule, weights ||x - z||^(-alpha)",
 }
+
+#: Spellings of ``rule_`` before version 0.1.1, mapped to the current ones (pickles of
+#: fitted estimators with the old values load with the new ones).
+RULE_ALIASES = {"nearest_neighbour": "nearest_neighbor", "majority": "majority_vote",
+                "psi": "psi_interpolation"}
 
 
 class IllConditionedGramWarning(UserWarning):
@@ -951,6 +969,8 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
         tables = state.pop(_TABLES, None)
         if isinstance(state.get("activation"), dict) and _RECIPE in state["activation"]:
             state["activation"] = _activation_from_state(state["activation"])
+        if state.get("rule_") in RULE_ALIASES:  # pickled before the rename
+            state["rule_"] = RULE_ALIASES[state["rule_"]]
         super().__setstate__(state)
         if tables is not None:
             self._install_persistent_tables(tables)
@@ -1142,7 +1162,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     attractor_ : str
         Kind of the dual's attracting fixed point (see the table).
     rule_ : str
-        "interpolation", "complement", "singular", "nearest_neighbour", "majority" or "psi".
+        At finite depth "interpolation", or "complement" (the same interpolation solved in
+        complement coordinates 1 - k, used when the kernel tends to 1 with depth: ReLU
+        family and softplus); at depth infinity the taxonomy's kind
+        (``infdepth.limit(activation).kind``): "singular", "nearest_neighbor",
+        "majority_vote" or "psi_interpolation" (see :data:`RULES`).
     dual_coef_ : ndarray (n_samples, n_classes) or None
         Interpolation coefficients (finite depth, and the psi rule).
     intercept_ : ndarray (n_classes,) or None
@@ -1233,11 +1257,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
             if kind == "zero":
                 self.rule_ = "singular"
             elif kind == "superattracting_zero":
-                self.rule_ = "nearest_neighbour"
+                self.rule_ = "nearest_neighbor"
             elif kind in ("interior", "parabolic") or (kind == "one" and ridge > 0):
-                self.rule_ = "majority"
+                self.rule_ = "majority_vote"
             else:  # "one"
-                self.rule_ = "psi"
+                self.rule_ = "psi_interpolation"
                 self._fit_complement(kernel_function(act, self.kernel, math.inf), 0.0,
                                      infinite=True)
             return self
@@ -1290,15 +1314,16 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         return kernel_function(self._activation(), self.kernel, depth)
 
     def _kernel_table_key(self):
-        if self.rule_ in ("majority", "nearest_neighbour"):
+        if self.rule_ in ("majority_vote", "nearest_neighbor"):
             return None
-        depth = math.inf if self.rule_ in ("singular", "psi") else check_depth(self.depth)
+        depth = (math.inf if self.rule_ in ("singular", "psi_interpolation")
+                 else check_depth(self.depth))
         if self.attractor_ == "identity":
             depth = min(depth, 1)
         return (self.kernel, depth)
 
     def _block_rows(self, n_train):
-        if self.rule_ == "majority":
+        if self.rule_ == "majority_vote":
             return 1 << 16
         if self.rule_ == "singular" and self.device is None and _kernels() is not None and (
                 n_train >= FAST_MIN_TRAIN or self.dtype == "float32"):
@@ -1307,14 +1332,14 @@ class InfiniteNetworkClassifier(_SphereClassifier):
 
     def _outputs_block(self, Q):
         rule = self.rule_
-        if rule == "majority":
+        if rule == "majority_vote":
             return self._majority(Q)
         if rule == "singular":
             fn = self._function(math.inf)
             weights = _Weights(fn.log, self._activation().dual_function.parity,
                                ("h", self.kernel))
             return self._vote_outputs(Q, weights)
-        if rule == "nearest_neighbour":
+        if rule == "nearest_neighbor":
             return self._nearest(Q)
         xi, delta, eps = _geometry(Q, self.X_fit_, self._train_T())
         if rule == "interpolation":
@@ -1331,11 +1356,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
                 # depth-infinity limit to all representable precision
                 f[dead] = self._nearest(Q[dead])
             return f
-        fn = self._function(math.inf if rule == "psi" else None)
+        fn = self._function(math.inf if rule == "psi_interpolation" else None)
         with np.errstate(under="ignore"):
             e = np.exp(fn.log_complement(xi, delta, eps) - self._log_scale)
         f = self.intercept_[None, :] - _class_sums(e, self.dual_coef_)
-        if rule == "psi":  # exact coincidences: the interpolated labels, exactly
+        if rule == "psi_interpolation":  # exact coincidences: the interpolated labels, exactly
             hit = delta == 0
             if self._activation().dual_function.parity == 1:
                 hit |= eps == 0

@@ -10,7 +10,7 @@ writing every number (CSV and JSON) and a PNG plot to the output folder:
    NTK networks with ReLU, erf, GELU, softplus, the sine family and the activation
    designed for that dimension, at the paper's finite depths and at depth infinity (the
    limiting rule, one per regime: ReLU and GELU give the majority vote, softplus the
-   dual'(1) < 1 psi rule that the paper's taxonomy misses, the others singular rules).
+   dual'(1) < 1 psi_interpolation rule that the paper's taxonomy misses, the others singular rules).
 2. **Consistency**: excess error over the Bayes classifier versus the training size n,
    averaged over seeds, on a log-log plot with fitted slopes.
 3. **Regression versus classification with depth** (the paper's closing claim): the
@@ -395,7 +395,7 @@ def _synthetic_methods(d: int, sizes: Sizes) -> list[tuple[str, str, Any, Callab
         ("relu", lambda: _activation("relu")),
         ("erf", lambda: _activation("erf")),
         # the two regimes outside the singular class with a non-trivial limit: GELU's
-        # interior fixed point (majority vote) and softplus's dual'(1) < 1 (psi rule)
+        # interior fixed point (majority vote) and softplus's dual'(1) < 1 (psi_interpolation)
         ("gelu", lambda: _activation("gelu")),
         ("softplus", lambda: _activation("softplus")),
     ]
@@ -546,7 +546,7 @@ def _consistency_methods(d: int, sizes: Sizes):
         (f"Hilbert estimate (alpha={d - 1})", None, lambda: _hilbert(float(d - 1))),
         ("erf, depth inf", None, lambda: _network(_activation("erf"), math.inf)),
         # the fourth regime (dual'(1) < 1): psi interpolation, a dense solve
-        ("softplus, depth inf (psi)", sizes.consistency_solve_cap,
+        ("softplus, depth inf (psi_interpolation)", sizes.consistency_solve_cap,
          lambda: _network(_activation("softplus"), math.inf)),
         (f"relu, depth {L}", sizes.consistency_solve_cap,
          lambda: _network(_activation("relu"), L)),
