@@ -33,7 +33,7 @@ from infdepth.estimators import (
     SingularKernelClassifier,
 )
 
-#: dual xi/2 + xi^3/2: singular class with alpha = 2 (THEORY.md section 5)
+#: dual xi/2 + xi^3/2: singular class with alpha = 2 (docs/theory.md section 5)
 POLY3 = infdepth.Activation.from_dual_coefficients([0, 0.5, 0, 0.5], name="xi/2+xi^3/2")
 
 

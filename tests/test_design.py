@@ -1,4 +1,4 @@
-"""Activation design (THEORY.md section 5): requested alpha, checked against the engine."""
+"""Activation design (docs/theory.md section 5): requested alpha, checked against the engine."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_sklearn_conformance(estimator, check):
 
 # --------------------------------------------------------------------------- finite depth
 def brute_force_kernel(act, kind, depth, xi):
-    """The depth recursion of THEORY.md section 3, one layer at a time, from the dual."""
+    """The depth recursion of docs/theory.md section 3, one layer at a time, from the dual."""
     S = np.clip(xi, -1, 1)
     K = S.copy()
     m = float(act.dual_derivative(1.0))

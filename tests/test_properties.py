@@ -379,7 +379,7 @@ def test_sphere_projection_matches_formula_and_ignores_affine_maps(data, scale, 
 
 # =========================================================================== taxonomy
 def _classify_by_hand(c):
-    """THEORY.md section 4 from the dual coefficients c_k (normalized, trimmed at 1e-20)."""
+    """docs/theory.md section 4 from the dual coefficients c_k (normalized, trimmed at 1e-20)."""
     c = np.asarray(c, dtype=float) / np.sum(c)
     c[c < 1e-20] = 0.0
     c = c / c.sum()

@@ -1,5 +1,5 @@
 """Activations whose infinitely deep network is the singular kernel classifier with a
-prescribed exponent alpha (THEORY.md section 5).
+prescribed exponent alpha (docs/theory.md section 5).
 
 In the singular class (dual(0) = 0, 0 < c0 = dual'(0) < 1, m = dual'(1) > 1) the
 infinitely deep network classifies with a kernel ~ ||x - z||^-alpha,
@@ -184,7 +184,7 @@ def design_activation(alpha=None, dimension=None, family: str = "polynomial", *,
     ----------
     alpha : float, optional
         The exponent: the limit kernel behaves like ||x - z||^-alpha (times the bounded
-        log-periodic factor P of THEORY.md section 4).
+        log-periodic factor P of docs/theory.md section 4).
     dimension : float, optional
         The dimension D of the data's support; means alpha = D (the Hilbert kernel
         estimate, consistent for data with a D-dimensional density). Give exactly one

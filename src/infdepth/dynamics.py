@@ -1,4 +1,4 @@
-"""The depth recursion of THEORY.md section 3, iterated in coordinates that never lose digits.
+"""The depth recursion of docs/theory.md section 3, iterated in coordinates that keep digits.
 
 For every inner product xi the NNGP and NTK of depth L are
 
@@ -61,7 +61,7 @@ class Attractor:
 
 
 def find_attractor(dual: Dual) -> Attractor:
-    """Classify the fixed points of the dual (THEORY.md section 4).
+    """Classify the fixed points of the dual (docs/theory.md section 4).
 
     Decisions use exact information where the dual offers it (closed forms and
     polynomial duals know dual(0) and dual'(1) exactly); ``m`` is compared with 1 at

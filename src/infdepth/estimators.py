@@ -4,7 +4,7 @@
     The classifier an infinitely wide network of depth L computes once trained to zero
     squared loss: kernel interpolation (or kernel ridge regression) with the depth-L NNGP
     or NTK of :mod:`infdepth.kernels`, one-hot targets, argmax. ``depth=math.inf`` gives
-    the limiting rule of THEORY.md section 4, computed directly with no linear solve.
+    the limiting rule of docs/theory.md section 4, computed directly with no linear solve.
 :class:`SingularKernelClassifier`
     The Hilbert / Devroye kernel estimate with weights ``||x - z||^(-alpha)``.
 :class:`SphereProjection`
@@ -1100,7 +1100,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     At finite depth L the trained network predicts ``f(x) = k(x)^T (K + ridge I)^{-1} Y``
     with k the normalized depth-L NNGP or NTK of :mod:`infdepth.kernels`, Y the one-hot
     labels; the class is ``argmax_c f_c(x)``. At ``depth=math.inf`` the limiting rule of
-    THEORY.md section 4 is applied directly, chosen by the dynamics of the dual activation
+    docs/theory.md section 4 is applied directly, chosen by the dynamics of the dual activation
     (:func:`infdepth.dynamics.find_attractor`):
 
     ============================  ===================================================
@@ -1418,7 +1418,7 @@ class SingularKernelClassifier(_SphereClassifier):
     mean of their one-hot labels (the weight is infinite there), computed exactly. With
     ``alpha`` equal to the dimension of the data's support the rule is consistent
     (Devroye, Györfi, Krzyżak 1998), the limit of suitably designed infinitely deep
-    networks (THEORY.md section 5).
+    networks (docs/theory.md section 5).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Depth-L NNGP and NTK kernels, L = 0, 1, ... or infinity, at a cost independent of L.
 
-A depth-L kernel is one function of one variable, the inner product xi (THEORY.md
+A depth-L kernel is one function of one variable, the inner product xi (docs/theory.md
 section 3). :class:`KernelFunction` tabulates it once per (activation, kind, depth):
 
 1. accurate values at Chebyshev nodes on unit panels of the variable

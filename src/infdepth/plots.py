@@ -1,6 +1,6 @@
 """Figures. Needs matplotlib (``pip install infdepth[plot]``), imported lazily.
 
-:func:`plot_taxonomy` draws the phase diagram of THEORY.md section 4. The infinite-depth
+:func:`plot_taxonomy` draws the phase diagram of docs/theory.md section 4. The infinite-depth
 kind depends on three numbers only, dual(0), c0 = dual'(0) and m = dual'(1)
 (:func:`infdepth.taxonomy.classify`), so two panels show every normalized dual:
 
@@ -50,7 +50,7 @@ TAXONOMY_MARKERS: tuple[tuple[str, str, dict], ...] = (
     ("xi^2", "hermite", {"degree": 2}),
     ("xi^3", "hermite", {"degree": 3}),
 )
-#: Paper duals (THEORY.md sections 4-5) as coefficient lists.
+#: Paper duals (docs/theory.md sections 4-5) as coefficient lists.
 _PAPER_DUALS = (
     ("paper D=1", [0, 0.5, 0, 0, 0, 0, 0, 0.5]),
     ("paper D=2", [0, 0.5, 0, 0.5]),

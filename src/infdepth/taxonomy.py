@@ -1,6 +1,6 @@
 """Which classifier an infinitely deep (and infinitely wide) network becomes.
 
-THEORY.md section 4. With the dual normalized (dual(1) = 1), m = dual'(1),
+docs/theory.md section 4. With the dual normalized (dual(1) = 1), m = dual'(1),
 c0 = dual'(0) and v0 = dual(0), the limit of the NNGP and of the NTK predictor as the
 depth L -> infinity is decided by the fixed points of xi -> dual(xi) on [-1, 1]:
 
@@ -252,7 +252,7 @@ def _slope_at_one(act: Activation) -> tuple[float, float, str | None]:
 
 def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0.0,
              identity: bool = False) -> tuple[str, str, list[str]]:
-    """The decision of THEORY.md section 4 on the numbers (dual(0), dual'(0), dual'(1)).
+    """The decision of docs/theory.md section 4 on the numbers (dual(0), dual'(0), dual'(1)).
 
     Returns ``(kind, regime, decisions)``; ``decisions`` lists the borderline
     comparisons that were made with their tolerances. Raises ``ValueError`` for the
