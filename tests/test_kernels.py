@@ -208,7 +208,8 @@ def test_gram_is_symmetric_psd_and_blocked():
     K = Kernel("relu", "ntk", 20)
     G = K(X)
     with config_context(working_memory=0.05):  # forces many row blocks
-        np.testing.assert_array_equal(K(X, X), G)
+        # the BLAS product of a row block may round differently from the whole product
+        np.testing.assert_allclose(K(X, X), G, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(G, G.T, rtol=1e-13, atol=1e-15)
     assert np.linalg.eigvalsh(G).min() > -1e-10
 
@@ -279,7 +280,8 @@ def test_compiled_gram_path_equals_numpy_path(monkeypatch, name, params, kind, d
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     Z = np.vstack([X[:40], -X[40:80], rng.standard_normal((100, 5))])
     Z[80:] /= np.linalg.norm(Z[80:], axis=1, keepdims=True)
-    kernel = Kernel(activation(name, **params), kind, depth)
+    # Z holds rows of X and of -X: +-inf entries at depth infinity, compared as such
+    kernel = Kernel(activation(name, **params), kind, depth, coincident="inf")
     fast = kernel(X, Z)
     monkeypatch.setattr(kernels, "USE_NUMBA", False)
     slow = kernel(X, Z)
@@ -320,3 +322,58 @@ def test_compiled_gram_matches_direct_recursion(name, params, kind, depth):
     np.testing.assert_allclose(got[normal], ref[normal], rtol=1e-9, atol=0)
     tiny = np.abs(ref) <= 1e-290  # underflow: the same, up to the subnormal range
     np.testing.assert_allclose(got[tiny], ref[tiny], rtol=0, atol=1e-290)
+
+
+# ------------------------------------------------------- depth-infinity Gram semantics
+def _erf_problem():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = X - X.mean(axis=0)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), y
+
+
+def test_depth_infinity_gram_never_hands_out_inf_silently():
+    """SVC with the depth-infinity kernel: a clear error, not scikit-learn's 'dual
+    coefficients are not finite'; the error names the pairs and the classifier to use."""
+    from sklearn.svm import SVC
+
+    X, y = _erf_problem()
+    with pytest.raises(ValueError, match=r"infinite at 152 coincident.*\(0, 0\), \(1, 1\)"
+                       r".*InfiniteNetworkClassifier\(activation, depth=math.inf\)"):
+        SVC(kernel=Kernel("erf", depth=math.inf)).fit(X, y)
+    K = Kernel("erf", depth=math.inf)
+    with pytest.raises(ValueError, match="coincident"):
+        K(X[:5], X[:5].copy())  # equal rows of two different arrays
+    with pytest.raises(ValueError, match="coincident"):
+        K(X[:5], log=True)
+    # no coincidence, no error: the entries are finite h values
+    G = K(X[:5], X[5:10])
+    assert np.all(np.isfinite(G))
+    # the explicit options
+    Ginf = Kernel("erf", depth=math.inf, coincident="inf")(X[:5])
+    assert np.all(np.isposinf(np.diag(Ginf))) and np.isfinite(Ginf[0, 1])
+    Gnan = Kernel("erf", depth=math.inf, coincident="nan")(X[:5])
+    assert np.all(np.isnan(np.diag(Gnan)))
+    np.testing.assert_allclose(Gnan[0, 1:], Ginf[0, 1:], rtol=1e-14)
+    assert "coincident='nan'" in repr(Kernel("erf", depth=math.inf, coincident="nan"))
+    with pytest.raises(ValueError, match="coincident must be one of"):
+        Kernel("erf", depth=math.inf, coincident="zero")(X[:2])
+    # odd dual: antipodal pairs are -inf, reported the same way
+    with pytest.raises(ValueError, match="antipodal"):
+        K(X[:3], -X[:3])
+    # finite depth is unaffected, and the depth-infinity classifier handles coincidences
+    assert np.allclose(np.diag(Kernel("erf", depth=3)(X[:5])), 1.0)
+    clf = infdepth.InfiniteNetworkClassifier("erf", depth=math.inf, projection=None).fit(X, y)
+    assert clf.score(X, y) == 1.0
+
+
+@pytest.mark.parametrize("depth", ["3", "inf", b"3", "math.inf"])
+def test_string_depths_are_rejected(depth):
+    X, y = _erf_problem()
+    with pytest.raises(ValueError, match="not the string"):
+        Kernel("erf", depth=depth)(X[:3])
+    with pytest.raises(ValueError, match="not the string"):
+        ntk(np.array([0.5]), "erf", depth)
+    with pytest.raises(ValueError, match="not the string"):
+        infdepth.InfiniteNetworkClassifier("erf", depth=depth).fit(X, y)

@@ -579,7 +579,8 @@ def limit_predict(act, X_train, y_train, X_test, **params) -> np.ndarray:
         s = np.sign(xi[np.arange(xi.shape[0]), j]) if record.parity == -1 else 1.0
         return np.where(s * y[j] >= 0, 1, -1)
     if record.kind == "singular":
-        sign, log_h = Kernel(act, "nngp", math.inf)(X_test, X_train, log=True)
+        sign, log_h = Kernel(act, "nngp", math.inf, coincident="inf")(X_test, X_train,
+                                                                      log=True)
         equal = np.isposinf(log_h)
         top = np.max(np.where(equal, -np.inf, log_h), axis=1, keepdims=True)
         top = np.where(np.isfinite(top), top, 0.0)
