@@ -377,3 +377,45 @@ def test_string_depths_are_rejected(depth):
         ntk(np.array([0.5]), "erf", depth)
     with pytest.raises(ValueError, match="not the string"):
         infdepth.InfiniteNetworkClassifier("erf", depth=depth).fit(X, y)
+
+
+def test_no_floating_point_warnings_leak():
+    """Library code keeps numpy's floating-point warnings to itself: the NTK of xi^2 at
+    large depth (log sums past float64 in the recursion) and a callable with NaNs."""
+    import warnings
+
+    xi, delta, eps = dense_points(np.random.default_rng(1))
+    square = Activation.from_dual_coefficients([0, 0, 1])  # fresh: no cached tables
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for depth in (300, 10_000):
+            k = kernel_function(square, "ntk", depth)
+            k.log(xi, delta, eps)
+            k._direct(xi, delta, eps)
+        with pytest.raises(ValueError, match="not finite"):
+            Activation.from_callable(np.log)
+
+
+def test_constant_activation_gets_the_taxonomy_message():
+    constant = Activation.from_callable(lambda x: np.ones_like(x), name="one")
+    X = np.eye(3)
+    message = "one: the dual is constant"
+    with pytest.raises(ValueError, match=message):
+        infdepth.limit(constant)
+    for call in (lambda: nngp(np.array([0.5]), constant, 3),
+                 lambda: Kernel(constant, depth=2)(X),
+                 lambda: infdepth.InfiniteNetworkClassifier(constant, depth=math.inf).fit(
+                     X, [0, 1, 0]),
+                 lambda: infdepth.InfiniteNetworkClassifier(constant, depth=3).fit(
+                     X, [0, 1, 0])):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_a_function_is_not_an_activation():
+    fn = np.tanh
+    for call in (lambda: nngp(np.array([0.5]), fn, 3), lambda: Kernel(fn)(np.eye(2)),
+                 lambda: infdepth.limit(fn),
+                 lambda: infdepth.InfiniteNetworkClassifier(fn).fit(np.eye(3), [0, 1, 0])):
+        with pytest.raises((TypeError, ValueError), match=r"Activation\.from_callable\(fn\)"):
+            call()

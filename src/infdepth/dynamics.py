@@ -255,9 +255,10 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         if derivative:
             sK[idx], aK[idx] = sK[idx] * ps, aK[idx] + pa
         elif ntk:
-            k_s, k_a = signed_logaddexp(
-                new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
-            )
+            with np.errstate(over="ignore"):  # a sum of logs past float64: +-inf, handled
+                k_s, k_a = signed_logaddexp(
+                    new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
+                )
             k_e = complement_from_log(k_s, k_a)
             e_old = eK[idx]
             use_c = near & (e_old < 0.5) & (sK[idx] > 0)

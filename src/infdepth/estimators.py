@@ -109,7 +109,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .activations import _BUILTIN_CACHE, Activation, hermite_coefficients, hermite_series
+from .activations import (
+    _BUILTIN_CACHE,
+    Activation,
+    check_informative,
+    hermite_coefficients,
+    hermite_series,
+    not_an_activation,
+)
 from .activations import activation as _activation
 from .duals import SeriesDual
 from .dynamics import find_attractor
@@ -1211,8 +1218,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
                 raise ValueError("activation_params cannot be used with an Activation instance")
             return self.activation
         if not isinstance(self.activation, str):
-            raise ValueError(f"activation must be a name or an infdepth.Activation, got "
-                             f"{self.activation!r}")
+            raise ValueError(not_an_activation(self.activation))
         return _activation(self.activation, **params)
 
     def _check_params(self):
@@ -1234,7 +1240,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
 
     def _fit(self, X, y):
         act, depth, ridge = self._check_params()
-        attractor = find_attractor(act.dual_function)
+        attractor = find_attractor(check_informative(act).dual_function)
         gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
             attractor.kind == "one" and ridge == 0)
         if gram:  # before anything is fitted or built

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import chebyshev as cheb
 
-from .activations import Activation, check_inner_products
+from .activations import Activation, check_informative, check_inner_products, not_an_activation
 from .activations import activation as _activation
 from .dynamics import Attractor, _log_D, find_attractor, iterate_depth, signed_logaddexp
 
@@ -727,8 +727,9 @@ def kernel_function(act, kind: str = "ntk", depth=1) -> KernelFunction:
     """The cached :class:`KernelFunction` of an activation (name or Activation)."""
     act = _activation(act) if isinstance(act, str) else act
     if not isinstance(act, Activation):
-        raise TypeError("activation must be a name or an infdepth.Activation")
-    return _internal_table(act, _check_kind(kind), check_depth(depth))
+        raise TypeError(not_an_activation(act))
+    kind, depth = _check_kind(kind), check_depth(depth)
+    return _internal_table(check_informative(act), kind, depth)
 
 
 def _internal_table(act: Activation, kind: str, depth: int) -> KernelFunction:

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
-from .activations import Activation
+from .activations import Activation, not_an_activation
 from .activations import activation as _activation
 from .duals import SeriesDual
 from .dynamics import find_attractor
@@ -443,7 +443,8 @@ def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
     elif params:
         raise ValueError("parameters can only be given with an activation name")
     if not isinstance(act, Activation):
-        raise TypeError("limit() needs an activation name or an infdepth.Activation")
+        raise TypeError("limit() needs " + not_an_activation(act).replace(
+            "activation must be ", "", 1))
     dual = act.dual_function
     lead = dual.leading_term()
     identity = lead.power == 1 and lead.coefficient >= 1 - 1e-15
