@@ -30,6 +30,18 @@ and only their ratios are kept, in the log domain).
   singular kernel rule near data, the Hilbert estimate, nearest neighbour, majority vote)
   it is exactly the normalized kernel weight of each class. The projection preserves the
   order of the classes, so ``argmax predict_proba == predict``.
+* The projected share s is then Laplace-smoothed as a vote of the n training labels,
+  ``p_c = (n s_c + 1) / (n + K)`` with K classes, so that no class probability is
+  exactly 0 or 1: a vote that is merely lopsided (a depth-infinity singular kernel is
+  dominated by the nearest training points, odd duals give negative weights that the
+  projection clips, 1-NN is one vote) or an interpolant that overshoots must not claim
+  certainty. The smoothing is affine, so the order of the classes and ``predict`` do not
+  change; for ``majority_vote`` it is the classical add-one estimate (n_c + 1) / (n + K).
+  These probabilities are still not calibrated (benchmarks/README.md, "Calibration"
+  measures log loss, Brier score and ECE for every rule); for calibrated ones wrap the
+  estimator in ``sklearn.calibration.CalibratedClassifierCV`` (``method="temperature"``
+  with scikit-learn >= 1.8, or ``"sigmoid"``; both use ``decision_function``), see
+  docs/api.md, "Calibrated probabilities".
 
 Linear algebra at finite depth
 ------------------------------
@@ -139,6 +151,7 @@ __all__ = [
     "IllConditionedGramWarning",
     "RULES",
     "RULE_ALIASES",
+    "VOTE_RULES",
 ]
 
 #: Pairs with 1 - |<x, z>| below this get 1 -+ <x, z> from the vectors themselves.
@@ -183,6 +196,10 @@ RULES = {
 #: fitted estimators with the old values load with the new ones).
 RULE_ALIASES = {"nearest_neighbour": "nearest_neighbor", "majority": "majority_vote",
                 "psi": "psi_interpolation"}
+
+
+#: Rules whose outputs are a vote of the training labels (the others interpolate).
+VOTE_RULES = ("singular", "nearest_neighbor", "majority_vote", "hilbert")
 
 
 class IllConditionedGramWarning(UserWarning):
@@ -1060,12 +1077,15 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
     def predict_proba(self, X):
-        """Class probabilities: D(x) projected onto the simplex (see the module docstring)."""
+        """Class probabilities: D(x) projected onto the simplex, Laplace-smoothed for the
+        vote rules (see "Outputs" in the module docstring)."""
         if _is_dask_array(X):
             from .distributed import dask_method
 
             return dask_method(self, X, "predict_proba")
-        return _simplex_projection(_normalize(self._outputs(X)))
+        P = _simplex_projection(_normalize(self._outputs(X)))
+        n, k = self.X_fit_.shape[0], P.shape[1]
+        return (n * P + 1.0) / (n + k)
 
     def predict(self, X):
         """Class labels: argmax of the outputs."""
