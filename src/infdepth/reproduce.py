@@ -615,16 +615,26 @@ def _plot_synthetic(rows, dims, methods, path: Path) -> None:
                         color=bars[j].get_facecolor())
                 floor_drawn = True
             rank = _rank_text(row)
-            if rank != "-" and math.isfinite(v):
+            full = row.get("effective_rank") == row.get("n_train")
+            if rank != "-" and not full and math.isfinite(v):
                 ax.text(max(v, PLOT_FLOOR) * 1.12, pos[j], f"rank {rank}", va="center",
                         fontsize=5.5, color="0.25")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    def _minor(v, _):  # label 2 and 5 x each power of ten too
+        lead = round(v / 10 ** math.floor(math.log10(v)))
+        return f"{v:g}" if lead in (2, 5) else ""
+
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor))
+    ax.tick_params(axis="x", which="minor", labelsize=6)
     ax.set_yticks(y, methods, fontsize=7)
     ax.set_ylim(-0.6, len(methods) - 0.4)
     ax.set_xlabel("excess error over the Bayes classifier (exact; log scale, lower is better)")
-    title = "Dirichlet tasks: networks of finite and infinite depth vs the Bayes rule"
+    title = ("Dirichlet tasks: networks of finite and infinite depth vs the Bayes rule\n"
+             "'rank r/n': a solve that kept only r of n eigen-directions (not interpolating)")
     if floor_drawn:
-        title += f"\n'0': no excess error (drawn at {PLOT_FLOOR:g})"
+        title += f"; '0': no excess error (drawn at {PLOT_FLOOR:g})"
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", which="both", alpha=0.3)
     xmax = np.nanmax([r.get("excess_error", math.nan) for r in rows
@@ -842,7 +852,9 @@ def _plot_consistency(result: dict, sizes: Sizes, path: Path) -> None:
             hollow = dict(mfc="none", ms=7, mew=1.3) if k % 2 else dict(ms=4)
             cont = ax.errorbar(ns[pos], err[pos], yerr=[lower[pos], se[pos]], fmt=style,
                                lw=1.2, capsize=2, color=f"C{k}", alpha=0.9, **hollow)
-            handles.setdefault(method, cont)
+            generic = method.replace(f"(dimension {d - 1})", "(dimension d-1)").replace(
+                f"(alpha={d - 1})", "(alpha=d-1)")
+            handles.setdefault(generic, cont)
             if not pos.any():
                 continue
             text = []
