@@ -405,7 +405,14 @@ class _RelativeRidge:
     def fit(self, X, y):
         from .estimators import _complement_solve
 
-        model = self.make().fit(X, y)
+        # fitted with a unit ridge first: a cheap Cholesky (finite depth) or no solve at
+        # all (depth infinity: a ridge > 0 there is the majority vote), instead of the
+        # eigendecomposition that the ridge-free fit would run; the system is then
+        # rebuilt and solved below with the relative ridge
+        model = self.make().set_params(ridge=1.0).fit(X, y)
+        if model.rule_ == "majority_vote" and model.attractor_ == "one":
+            model.rule_ = "psi_interpolation"
+        model.set_params(ridge=0.0)
         if model.rule_ not in ("complement", "psi_interpolation"):
             raise ValueError(f"a relative ridge applies to the complement and psi rules, not "
                              f"{model.rule_!r}")
@@ -1298,6 +1305,7 @@ def _headline(summary: dict) -> dict:
     cons = summary.get("consistency", {})
     if "slopes" in cons:
         head["consistency_slopes"] = cons["slopes"]
+        head["consistency_slope_errors"] = cons.get("slope_errors", {})
     return head
 
 
@@ -1312,10 +1320,12 @@ def _headline_markdown(head: dict) -> list[str]:
                _markdown(["d", "n_train", "Bayes acc", "designed depth-inf acc", "gap",
                           "excess error"], rows), ""]
     if "consistency_slopes" in head:
-        rows = [[d, m, s] for d, per in head["consistency_slopes"].items()
-                for m, s in per.items()]
-        md += ["**Consistency slopes** (log excess error vs log n)", "",
-               _markdown(["d", "method", "slope"], rows, digits=3), ""]
+        errs = head.get("consistency_slope_errors", {})
+        rows = [[d, m, s, errs.get(d, {}).get(m, math.nan)]
+                for d, per in head["consistency_slopes"].items() for m, s in per.items()]
+        md += ["**Consistency slopes** (log excess error vs log n; standard error of the "
+               "per-seed slopes)", "",
+               _markdown(["d", "method", "slope", "s.e."], rows, digits=3), ""]
     return md
 
 
