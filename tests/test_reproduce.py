@@ -231,3 +231,11 @@ def test_no_time_estimate_and_sections_respected(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Estimated" not in printed and "minutes" not in printed
     assert "sections: taxonomy" in printed and "[1]" not in printed
+
+
+def test_module_entry_point_errors_are_one_line(tmp_path, capsys):
+    existing = tmp_path / "a_file"
+    existing.write_text("x")
+    assert reproduce.main(["-o", str(existing), "--sections", "taxonomy"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("infdepth reproduce: error:") and err.count("\n") == 1

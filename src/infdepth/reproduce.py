@@ -1380,7 +1380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and write tables, CSV/JSON and plots.")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run_from_args(args)
+    try:
+        return run_from_args(args)
+    except (ValueError, OSError) as exc:  # one line, as the infdepth command prints it
+        print(f"infdepth reproduce: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
