@@ -130,7 +130,8 @@ def _project_files():
 def test_project_is_self_contained():
     """No file cites notes outside the repository; every cited section of docs/theory.md
     exists as a numbered heading there."""
-    outside = ["THEORY" + ".md", "shared" + " notes", "../" + "shared"]
+    # spelled backwards so that this file does not contain them either
+    outside = [w[::-1] for w in ("dm.YROEHT", "seton derahs", "derahs/..")]
     headings = re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", (DOCS / "theory.md").read_text(),
                           flags=re.MULTILINE)
     assert {"1", "2", "3", "4", "4.1", "4.3", "5", "6", "8"} <= set(headings)
