@@ -33,7 +33,7 @@ from infdepth.estimators import (
     SingularKernelClassifier,
 )
 
-#: dual xi/2 + xi^3/2: singular class with alpha = 2 (THEORY.md section 5)
+#: dual xi/2 + xi^3/2: singular class with alpha = 2 (docs/theory.md section 5)
 POLY3 = infdepth.Activation.from_dual_coefficients([0, 0.5, 0, 0.5], name="xi/2+xi^3/2")
 
 
@@ -43,8 +43,9 @@ def classifiers():
         "NTK erf L=10": InfiniteNetworkClassifier("erf", kernel="ntk", depth=10),
         "NNGP erf L=inf (singular)": InfiniteNetworkClassifier("erf", "nngp", math.inf),
         "NTK xi/2+xi^3/2 L=inf": InfiniteNetworkClassifier(POLY3, "ntk", math.inf),
-        "NNGP softplus L=inf (psi)": InfiniteNetworkClassifier("softplus", "nngp", math.inf),
-        "NNGP relu L=inf (majority)": InfiniteNetworkClassifier("relu", "nngp", math.inf),
+        "NNGP softplus L=inf (psi_interpolation)": InfiniteNetworkClassifier(
+            "softplus", "nngp", math.inf),
+        "NNGP relu L=inf (majority_vote)": InfiniteNetworkClassifier("relu", "nngp", math.inf),
         "Hilbert alpha=auto": SingularKernelClassifier(random_state=0),
         "KNN(1)": make_pipeline(StandardScaler(), KNeighborsClassifier(1)),
         "SVC (rbf)": make_pipeline(StandardScaler(), SVC()),

@@ -15,7 +15,7 @@ none does, the script prints ``skipped: ...`` and exits 0. neural-tangents then 
 subprocess of that environment (``benchmarks/nt_worker.py``; the data go through a
 temporary ``.npy`` file) and infdepth in this process.
 
-Normalizations (derived from the layer recursions, checked numerically here; THEORY.md
+Normalizations (derived from the layer recursions, checked numerically here; docs/theory.md
 section 3). infdepth returns the normalized kernels S_L(xi) and K_L(xi) / K_L(1) of the
 normalized activation (dual(1) = 1), K_L(1) = D_L = sum_{i<=L} m^i, m = dual'(1).
 neural-tangents' Dense layer (NTK parameterization) maps the input kernel <x, z> / d to

@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=10**4)
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--classes", type=int, default=2)
-    parser.add_argument("--rule", choices=["singular", "hilbert", "nearest", "majority"],
+    parser.add_argument("--rule",
+                        choices=["singular", "hilbert", "nearest_neighbor", "majority_vote"],
                         default="singular")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
     if args.rule == "hilbert":
         clf = SingularKernelClassifier(alpha=float(args.dim - 1), projection=None)
     else:
-        act = {"singular": "erf", "nearest": "hermite", "majority": "relu"}[args.rule]
+        act = {"singular": "erf", "nearest_neighbor": "hermite", "majority_vote": "relu"}[args.rule]
         params = {"degree": 2} if act == "hermite" else None
         clf = InfiniteNetworkClassifier(act, kernel="nngp", depth=math.inf, projection=None,
                                         activation_params=params)

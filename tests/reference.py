@@ -1,7 +1,7 @@
 """Independent high-precision references (mpmath) for the kernel engine tests.
 
 Nothing here imports infdepth's kernel code: duals are written out again in mpmath
-and the depth recursion of THEORY.md section 3 is run literally, one layer at a time.
+and the depth recursion of docs/theory.md section 3 is run literally, one layer at a time.
 """
 
 from __future__ import annotations

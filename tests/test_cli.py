@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -188,3 +189,106 @@ def test_module_entry_point():
     assert result.returncode == 0, result.stderr
     assert field(result.stdout, "kind") == "majority_vote"
     assert field(result.stdout, "regime") == "parabolic"
+
+
+# ------------------------------------------------------------- one-line errors, start-up
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["taxonomy", "sine_family"], "needs the parameter 'a'"),
+        (["taxonomy", "sine_family", "--param", "a=abc"], "must be a number, got 'abc'"),
+        (["taxonomy", "relu", "--param", "foo=1"], "takes no parameters"),
+        (["taxonomy", "leaky_relu", "--param", "foo=1"], "takes the parameters ['slope']"),
+        (["design", "--alpha", "3", "--degree", "100000"], "degree must be at most"),
+    ],
+)
+def test_parameter_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("infdepth: error:") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def _output_cases(tmp_path):
+    existing = tmp_path / "a_file"
+    existing.write_text("x")
+    return [
+        (["reproduce", "--quick", "-o", str(existing), "--sections", "taxonomy"],
+         "is an existing file, not a folder"),
+        (["reproduce", "--quick", "-o", str(existing / "sub"), "--sections", "taxonomy"],
+         "cannot create the output folder"),
+        (["reproduce", "--quick", "-o", str(tmp_path / "r"), "--seed", "-1",
+          "--sections", "taxonomy"], "seed must be a non-negative integer"),
+        (["plot", "taxonomy", "-o", str(tmp_path / "missing" / "x.png")], "does not exist"),
+        (["plot", "taxonomy", "-o", str(tmp_path)], "is a folder"),
+    ]
+
+
+def test_output_path_errors_are_one_line(tmp_path, capsys):
+    for argv, message in _output_cases(tmp_path):
+        code, out, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert err.startswith("infdepth: error:") and message in err, (argv, err)
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # validated before any work
+
+
+def test_unexpected_errors_are_one_line(capsys, monkeypatch):
+    def _add_boom(subparsers):
+        p = subparsers.add_parser("boom")
+        p.set_defaults(func=lambda args: {}["missing"])
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", cli.SUBCOMMANDS + [_add_boom])
+    monkeypatch.delenv("INFDEPTH_TRACEBACK", raising=False)
+    code, out, err = run(capsys, "boom")
+    assert code == 1
+    assert err.startswith("infdepth: internal error: KeyError") and err.count("\n") == 1
+    monkeypatch.setenv("INFDEPTH_TRACEBACK", "1")
+    with pytest.raises(KeyError):
+        main(["boom"])
+
+
+def test_design_families_match():
+    from infdepth.design import FAMILIES
+
+    assert cli.DESIGN_FAMILIES == FAMILIES
+
+
+def test_start_up_imports_neither_scipy_nor_sklearn():
+    """`import infdepth`, `infdepth --help` and `--version` load no heavy dependency.
+
+    (Timing is measured in benchmarks/README.md, not asserted; what makes it fast is
+    that none of these modules is imported.)"""
+    code = textwrap.dedent("""
+        import sys, contextlib, io
+        import infdepth
+        assert not any(m.split(".")[0] in ("scipy", "sklearn", "numpy") for m in sys.modules)
+        from infdepth.cli import main
+        for argv in (["--help"], ["--version"], ["reproduce", "--help"], ["design", "--help"]):
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    main(argv)
+                except SystemExit as exc:
+                    assert exc.code == 0
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "sklearn"))
+        assert not heavy, heavy
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_lazy_public_api():
+    import infdepth
+
+    namespace: dict = {}
+    exec("from infdepth import *", namespace)
+    assert sorted(infdepth.__all__) == sorted(infdepth._EXPORTS)
+    for name in infdepth.__all__:
+        assert namespace[name] is getattr(infdepth, name)
+        assert name in dir(infdepth)
+    assert infdepth.Kernel.__module__ == "infdepth.kernels"
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        infdepth.nosuch  # noqa: B018

@@ -1,4 +1,4 @@
-"""Activation design (THEORY.md section 5): requested alpha, checked against the engine."""
+"""Activation design (docs/theory.md section 5): requested alpha, checked against the engine."""
 
 from __future__ import annotations
 
@@ -224,3 +224,32 @@ def test_sine_design_leaves_the_shared_builtin_alone():
     assert builtin.name.startswith("sine_family") and designed.name.startswith("designed")
     xi = np.linspace(-1, 1, 7)
     np.testing.assert_array_equal(designed.dual(xi), builtin.dual(xi))
+
+
+def test_design_range_is_stated_and_larger_dimensions_are_pointed_elsewhere():
+    """design reaches alpha <= 119.589 (float64 dual coefficients); dimension 1000 or 10^4
+    gets an error that says so and names the rule that serves any D."""
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from infdepth import SingularKernelClassifier
+    from infdepth.design import MAX_POLYNOMIAL_ALPHA, MIN_C0, polynomial_alpha
+
+    assert MAX_POLYNOMIAL_ALPHA == pytest.approx(polynomial_alpha(math.log(MIN_C0), 2),
+                                                 abs=1e-3)
+    assert design_activation(alpha=119.5).params["alpha"] == 119.5
+    for dimension in (1000, 10_000):
+        with pytest.raises(ValueError, match=r"largest reachable alpha is 119\.589.*"
+                           r"SingularKernelClassifier\(alpha=D\)"):
+            design_activation(dimension=dimension)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "any data dimension" not in readme and "119.6" in readme
+    # the suggested rule works at those dimensions (log-domain weights, no overflow)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 10_000))
+    y = (X[:, 0] > 0).astype(int)
+    clf = SingularKernelClassifier(alpha=10_000.0).fit(X, y)
+    P = clf.predict_proba(X[:5])
+    assert np.all(np.isfinite(P)) and np.array_equal(clf.predict(X[:5]), y[:5])

@@ -137,3 +137,37 @@ def test_every_option_is_documented():
                 assert f"`{option}" in text, f"{' '.join(path)} {option} is not in docs/cli.md"
                 seen += 1
     assert seen >= 10
+
+
+ROOT = DOCS.parent
+#: The project's own text: what it cites must be in the repository.
+PROJECT_TEXT = ["README.md", "pyproject.toml", "src", "docs", "tests", "benchmarks"]
+
+
+def _project_files():
+    for entry in PROJECT_TEXT:
+        path = ROOT / entry
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.suffix in (".py", ".md", ".toml", ".txt", ".cfg") and f.is_file():
+                    yield f
+
+
+def test_project_is_self_contained():
+    """No file cites notes outside the repository; every cited section of docs/theory.md
+    exists as a numbered heading there."""
+    # spelled backwards so that this file does not contain them either
+    outside = [w[::-1] for w in ("dm.YROEHT", "seton derahs", "derahs/..")]
+    headings = re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", (DOCS / "theory.md").read_text(),
+                          flags=re.MULTILINE)
+    assert {"1", "2", "3", "4", "4.1", "4.3", "5", "6", "8"} <= set(headings)
+    cited = set()
+    for f in _project_files():
+        text = f.read_text(errors="replace")
+        for word in outside:
+            assert word not in text, f"{f.relative_to(ROOT)} mentions {word!r}"
+        cited |= set(re.findall(r"theory\.md,? sections? (\d+(?:\.\d+)?)", text))
+    assert cited, "no citation of docs/theory.md found"
+    assert cited <= set(headings), f"cited sections missing: {sorted(cited - set(headings))}"

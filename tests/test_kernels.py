@@ -289,7 +289,8 @@ def test_compiled_gram_path_equals_numpy_path(monkeypatch, name, params, kind, d
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     Z = np.vstack([X[:40], -X[40:80], rng.standard_normal((100, 5))])
     Z[80:] /= np.linalg.norm(Z[80:], axis=1, keepdims=True)
-    kernel = Kernel(activation(name, **params), kind, depth)
+    # Z holds rows of X and of -X: +-inf entries at depth infinity, compared as such
+    kernel = Kernel(activation(name, **params), kind, depth, coincident="inf")
     fast = kernel(X, Z)
     monkeypatch.setattr(kernels, "USE_NUMBA", False)
     slow = kernel(X, Z)
@@ -330,3 +331,100 @@ def test_compiled_gram_matches_direct_recursion(name, params, kind, depth):
     np.testing.assert_allclose(got[normal], ref[normal], rtol=1e-9, atol=0)
     tiny = np.abs(ref) <= 1e-290  # underflow: the same, up to the subnormal range
     np.testing.assert_allclose(got[tiny], ref[tiny], rtol=0, atol=1e-290)
+
+
+# ------------------------------------------------------- depth-infinity Gram semantics
+def _erf_problem():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = X - X.mean(axis=0)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), y
+
+
+def test_depth_infinity_gram_never_hands_out_inf_silently():
+    """SVC with the depth-infinity kernel: a clear error, not scikit-learn's 'dual
+    coefficients are not finite'; the error names the pairs and the classifier to use."""
+    from sklearn.svm import SVC
+
+    X, y = _erf_problem()
+    with pytest.raises(ValueError, match=r"infinite at 152 coincident.*\(0, 0\), \(1, 1\)"
+                       r".*InfiniteNetworkClassifier\(activation, depth=math.inf\)"):
+        SVC(kernel=Kernel("erf", depth=math.inf)).fit(X, y)
+    K = Kernel("erf", depth=math.inf)
+    with pytest.raises(ValueError, match="coincident"):
+        K(X[:5], X[:5].copy())  # equal rows of two different arrays
+    with pytest.raises(ValueError, match="coincident"):
+        K(X[:5], log=True)
+    # no coincidence, no error: the entries are finite h values
+    G = K(X[:5], X[5:10])
+    assert np.all(np.isfinite(G))
+    # the explicit options
+    Ginf = Kernel("erf", depth=math.inf, coincident="inf")(X[:5])
+    assert np.all(np.isposinf(np.diag(Ginf))) and np.isfinite(Ginf[0, 1])
+    Gnan = Kernel("erf", depth=math.inf, coincident="nan")(X[:5])
+    assert np.all(np.isnan(np.diag(Gnan)))
+    np.testing.assert_allclose(Gnan[0, 1:], Ginf[0, 1:], rtol=1e-14)
+    assert "coincident='nan'" in repr(Kernel("erf", depth=math.inf, coincident="nan"))
+    with pytest.raises(ValueError, match="coincident must be one of"):
+        Kernel("erf", depth=math.inf, coincident="zero")(X[:2])
+    # odd dual: antipodal pairs are -inf, reported the same way
+    with pytest.raises(ValueError, match="antipodal"):
+        K(X[:3], -X[:3])
+    # finite depth is unaffected, and the depth-infinity classifier handles coincidences
+    assert np.allclose(np.diag(Kernel("erf", depth=3)(X[:5])), 1.0)
+    clf = infdepth.InfiniteNetworkClassifier("erf", depth=math.inf, projection=None).fit(X, y)
+    assert clf.score(X, y) == 1.0
+
+
+@pytest.mark.parametrize("depth", ["3", "inf", b"3", "math.inf"])
+def test_string_depths_are_rejected(depth):
+    X, y = _erf_problem()
+    with pytest.raises(ValueError, match="not the string"):
+        Kernel("erf", depth=depth)(X[:3])
+    with pytest.raises(ValueError, match="not the string"):
+        ntk(np.array([0.5]), "erf", depth)
+    with pytest.raises(ValueError, match="not the string"):
+        infdepth.InfiniteNetworkClassifier("erf", depth=depth).fit(X, y)
+
+
+def test_no_floating_point_warnings_leak():
+    """Library code keeps numpy's floating-point warnings to itself: the NTK of xi^2 at
+    large depth (log sums past float64 in the recursion) and a callable with NaNs."""
+    import warnings
+
+    xi, delta, eps = dense_points(np.random.default_rng(1))
+    square = Activation.from_dual_coefficients([0, 0, 1])  # fresh: no cached tables
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for depth in (300, 10_000):
+            k = kernel_function(square, "ntk", depth)
+            k.log(xi, delta, eps)
+            k._direct(xi, delta, eps)
+        with pytest.raises(ValueError, match="not finite"):
+            Activation.from_callable(np.log)
+
+
+def test_constant_activation_gets_the_taxonomy_message():
+    constant = Activation.from_callable(lambda x: np.ones_like(x), name="one")
+    X = np.eye(3)
+    message = "one: the dual is constant"
+    with pytest.raises(ValueError, match=message):
+        infdepth.limit(constant)
+    for call in (lambda: nngp(np.array([0.5]), constant, 3),
+                 lambda: Kernel(constant, depth=2)(X),
+                 lambda: infdepth.InfiniteNetworkClassifier(constant, depth=math.inf).fit(
+                     X, [0, 1, 0]),
+                 lambda: infdepth.InfiniteNetworkClassifier(constant, depth=3).fit(
+                     X, [0, 1, 0])):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_a_function_is_not_an_activation():
+    fn = np.tanh
+    for call in (lambda: nngp(np.array([0.5]), fn, 3), lambda: Kernel(fn)(np.eye(2)),
+                 lambda: infdepth.limit(fn),
+                 lambda: infdepth.InfiniteNetworkClassifier(fn).fit(np.eye(3), [0, 1, 0])):
+        with pytest.raises((TypeError, ValueError), match=r"Activation\.from_callable\(fn\)"):
+            call()

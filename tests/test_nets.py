@@ -1,7 +1,7 @@
 """Finite networks in PyTorch (infdepth.nets, infdepth.torch_activations).
 
 The infinite-width references are computed here by the literal depth recursion of
-THEORY.md section 3 from ``Activation.dual`` / ``dual_derivative``, independently of the
+docs/theory.md section 3 from ``Activation.dual`` / ``dual_derivative``, independently of the
 kernel engine (which is compared with it separately when it is importable).
 """
 

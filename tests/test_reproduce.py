@@ -58,12 +58,13 @@ def test_outputs_exist_and_contain_numbers(tiny_run):
         assert "skipped" not in on_disk[section] and "error" not in on_disk[section], section
     rows = list(csv.DictReader((out / "synthetic.csv").open()))
     # Bayes, majority, 1-NN, Hilbert + 8 activations x (1 finite depth + inf), per dimension
-    assert len(rows) == len(TINY.dimensions) * (4 + 8 * 2)
+    # ... plus softplus with an explicit ridge at the finite depth and at depth inf
+    assert len(rows) == len(TINY.dimensions) * (4 + 8 * 2 + 2)
     # every infinite-depth regime is present, each computed by its own limit rule
     rules = {r["activation"]: r["rule"] for r in rows if r["depth"] == "inf"
              and r["activation"] != "-"}
-    assert rules["relu"] == rules["gelu"] == "majority"
-    assert rules["softplus"] == "psi"  # dual'(1) < 1: the fourth regime
+    assert rules["relu"] == rules["gelu"] == "majority_vote"
+    assert rules["softplus"] == "psi_interpolation"  # dual'(1) < 1: the fourth regime
     assert rules["erf"] == "singular"
     for row in rows:
         assert row["error"] == "", (row["method"], row["error"])
@@ -161,3 +162,80 @@ def test_taxonomy_section(tmp_path):
                             sections=("taxonomy",))
     assert "error" not in summary["taxonomy"], summary["taxonomy"]
     assert (tmp_path / summary["taxonomy"]["plot"]).stat().st_size > 0
+
+
+# ------------------------------------------------------------------ the report itself
+def _table_widths(md: str) -> list[tuple[int, int]]:
+    """(header cells, row cells) for every markdown table row, unescaped pipes only."""
+    out, header = [], None
+    for line in md.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = len(line.replace("\\|", "").split("|")) - 2
+        if header is None:
+            header = cells
+        out.append((header, cells))
+    return out
+
+
+def test_summary_markdown_tables_and_figures(tiny_run):
+    out, summary = tiny_run
+    md = (out / "summary.md").read_text()
+    widths = _table_widths(md)
+    assert widths and all(h == c for h, c in widths), "a markdown table row is broken"
+    assert "max \\|f\\|" in md  # the depth table's header, escaped
+    for png in (f for f in summary["files"] if f.endswith(".png")):
+        assert f"]({png})" in md, f"{png} is not embedded in summary.md"
+
+
+def test_effective_ranks_and_explicit_ridge_rows(tiny_run):
+    out, summary = tiny_run
+    rows = list(csv.DictReader((out / "synthetic.csv").open()))
+    for row in rows:
+        solved = row["solver"] not in ("", "None")
+        assert (row["effective_rank"] != "") == solved, row["method"]
+        if solved:
+            assert int(row["effective_rank"]) == (int(row["n_train"])
+                                                  - int(row["discarded_directions"]))
+    plain = [r for r in rows if r["activation"] == "softplus" and "ridge" not in r["method"]]
+    ridged = [r for r in rows if r["activation"] == "softplus" and "ridge" in r["method"]]
+    assert len(ridged) == len(plain) == 2 * len(TINY.dimensions)
+    # the pseudo-inverse keeps few directions; the explicit ridge keeps (and solves) all
+    assert all(int(r["effective_rank"]) < int(r["n_train"]) // 2 for r in plain)
+    assert all(int(r["effective_rank"]) == int(r["n_train"]) for r in ridged)
+    md = summary["synthetic"].get("markdown") or (out / "summary.md").read_text()
+    assert "d=2 rank" in md and "docs/theory.md section 4.3" in md
+
+
+def test_consistency_error_bars_caps_and_full_sizes(tiny_run):
+    out, summary = tiny_run
+    cons = summary["consistency"]
+    for r in cons["means"]:
+        assert r["seeds"] == TINY.consistency_seeds
+        assert r["stderr_excess_error"] == pytest.approx(
+            r["std_excess_error"] / math.sqrt(r["seeds"]), rel=1e-12)
+    assert all(math.isfinite(v) for v in cons["slope_errors"]["2"].values())
+    md = (out / "summary.md").read_text()
+    assert "| cap |" in md and "fitted only up to n = 160" in md  # no silent nan cells
+    assert " +- " in md and "nan" not in md.split("## 2. Consistency")[1].split("## 3.")[0]
+    # the full run extends the vote rules to 10^6 training points, 5 seeds
+    assert max(reproduce.FULL.consistency_ns) == 10**6
+    assert reproduce.FULL.consistency_seeds >= 5
+    assert reproduce.FULL.consistency_solve_cap <= 10**4
+
+
+def test_no_time_estimate_and_sections_respected(tmp_path, capsys):
+    reproduce.run(tmp_path, quick=False, progress=False, verbose=True,
+                  sections=("taxonomy",))
+    printed = capsys.readouterr().out
+    assert "Estimated" not in printed and "minutes" not in printed
+    assert "sections: taxonomy" in printed and "[1]" not in printed
+
+
+def test_module_entry_point_errors_are_one_line(tmp_path, capsys):
+    existing = tmp_path / "a_file"
+    existing.write_text("x")
+    assert reproduce.main(["-o", str(existing), "--sections", "taxonomy"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("infdepth reproduce: error:") and err.count("\n") == 1

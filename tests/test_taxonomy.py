@@ -1,4 +1,4 @@
-"""The infinite-depth taxonomy (THEORY.md section 4) against numerics.
+"""The infinite-depth taxonomy (docs/theory.md section 4) against numerics.
 
 The central test builds a small training set on the sphere S^2, computes finite-depth
 kernel interpolation predictions f_L(x) = k_L(x)^T K_L^{-1} y from the kernel engine at
@@ -272,13 +272,13 @@ def test_interior_fixed_points():
     assert poly.multiplier == pytest.approx(0.8, abs=1e-14)
     gelu = limit("gelu")
     assert gelu.kind == "majority_vote"
-    assert gelu.fixed_point == pytest.approx(0.7604, abs=1e-4)  # THEORY.md section 4
+    assert gelu.fixed_point == pytest.approx(0.7604, abs=1e-4)  # docs/theory.md section 4
 
 
 def test_fourth_kind():
     softplus = limit("softplus")
     assert softplus.kind == "psi_interpolation" and softplus.regime == "one"
-    assert softplus.m == pytest.approx(0.318, abs=1e-3)  # THEORY.md section 4
+    assert softplus.m == pytest.approx(0.318, abs=1e-3)  # docs/theory.md section 4
     poly = limit(_poly("0.5+0.3xi+0.2xi^2", [0.5, 0.3, 0.2]))
     assert poly.kind == "psi_interpolation"
     assert poly.m == pytest.approx(0.7, abs=1e-15)
@@ -371,7 +371,8 @@ def test_singular_antipodal_behaviour():
 
 
 def test_log_periodic_oscillation_matches_theory():
-    """THEORY.md: 1e-7 for xi/2 + xi^3/2, about 75% for sinh(13.8 xi) / sinh(13.8)."""
+    """docs/theory.md section 4.1: 1e-7 for xi/2 + xi^3/2, about 75% for
+    sinh(13.8 xi) / sinh(13.8)."""
     flat = limit(_poly("xi/2+xi^3/2", [0, 0.5, 0, 0.5]))
     assert flat.alpha == pytest.approx(2.0, abs=1e-14)
     assert 5e-8 < flat.oscillation < 5e-7
@@ -381,7 +382,7 @@ def test_log_periodic_oscillation_matches_theory():
 
 
 def test_paper_check_values():
-    """THEORY.md section 5: alpha = 2 log(1/c0) / log dual'(1) for the listed duals."""
+    """docs/theory.md section 5: alpha = 2 log(1/c0) / log dual'(1) for the listed duals."""
     exact = {
         1.0: [0, 0.5, 0, 0, 0, 0, 0, 0.5],
         2.0: [0, 0.5, 0, 0.5],

@@ -74,9 +74,15 @@ _QUADRATURE_HERMITE = (
 )
 
 
-def _evaluate_checked(fn: Callable, x: np.ndarray) -> np.ndarray:
+def _evaluate_checked(fn: Callable, x: np.ndarray, quiet: bool = False) -> np.ndarray:
+    """fn(x) as a float array of x's shape; ``quiet`` silences numpy's floating-point
+    warnings inside fn (the caller then reports non-finite values itself)."""
     try:
-        y = np.asarray(fn(x), dtype=float)
+        if quiet:
+            with np.errstate(all="ignore"):
+                y = np.asarray(fn(x), dtype=float)
+        else:
+            y = np.asarray(fn(x), dtype=float)
     except Exception as exc:  # a callable that is not numpy-vectorized
         raise ValueError(f"activation callable failed on a numpy array: {exc}") from exc
     if y.shape != x.shape:
@@ -99,10 +105,12 @@ def hermite_coefficients(
     Raises ``ValueError`` if fn is not finite on the quadrature nodes, if
     E[fn^2] = 0, or if fn grows so fast that E[fn^2] is (numerically) infinite.
     """
-    y = _evaluate_checked(fn, _QUADRATURE.nodes)
+    y = _evaluate_checked(fn, _QUADRATURE.nodes, quiet=True)
     if not np.all(np.isfinite(y)):
+        where = _QUADRATURE.nodes[~np.isfinite(y)]
         raise ValueError(
-            "activation is not finite on [-14, 14]; E[phi(u)^2] cannot be computed"
+            f"activation is not finite on [-14, 14] (non-finite at {where.size} quadrature "
+            f"nodes in [{where.min():.3g}, {where.max():.3g}]); E[phi(u)^2] cannot be computed"
         )
     contributions = _QUADRATURE.weights * y * y
     second_moment = float(contributions.sum())
@@ -398,6 +406,7 @@ def activation(name: str | Activation, **params) -> Activation:
             f"unknown activation {name!r}; built-ins are {sorted(BUILTIN_ACTIVATIONS)}. "
             "Use Activation.from_callable for any other function."
         )
+    _check_builtin_params(key, params)
     try:
         cache_key = (key, tuple(sorted(params.items())))
         hash(cache_key)
@@ -418,3 +427,57 @@ def activation(name: str | Activation, **params) -> Activation:
 
 
 _BUILTIN_CACHE: dict[tuple, Activation] = {}
+
+
+def not_an_activation(value) -> str:
+    """The error message for a value that is neither a built-in name nor an Activation."""
+    hint = ""
+    if callable(value):
+        hint = ("; a function is not an activation by itself: wrap it with "
+                "infdepth.Activation.from_callable(fn) (any numpy-vectorized function; "
+                "Activation.from_dual_coefficients builds one from a polynomial dual)")
+    return (f"activation must be a built-in name (infdepth.BUILTIN_ACTIVATIONS) or an "
+            f"infdepth.Activation, got {value!r}{hint}")
+
+
+def check_informative(act: Activation) -> Activation:
+    """ValueError for an activation whose dual is constant (phi constant): its kernels
+    are 1 everywhere at every depth >= 1 (the message ``infdepth.limit`` gives too)."""
+    if float(act.dual_function.slope_at_one) <= 0:
+        raise ValueError(
+            f"{act.name}: the dual is constant (phi is constant): every kernel of depth >= 1 "
+            "is 1 everywhere and carries no information"
+        )
+    return act
+
+#: An example value per built-in parameter, for error messages.
+_PARAM_EXAMPLES = {"a": 2.676, "slope": 0.1, "scale": 2, "degree": 3, "frequency": 1.5}
+
+
+def _check_builtin_params(key: str, params: dict) -> None:
+    """One clear ValueError for a missing, unknown or non-numeric built-in parameter."""
+    import inspect
+
+    signature = inspect.signature(BUILTIN_ACTIVATIONS[key])
+    accepted = list(signature.parameters)
+
+    def usage(name: str) -> str:
+        example = _PARAM_EXAMPLES.get(name, 1)
+        return (f"activation({key!r}, {name}={example}) in Python, "
+                f"--param {name}={example} on the command line")
+
+    unknown = [p for p in params if p not in accepted]
+    if unknown:
+        takes = (f"takes the parameters {accepted}" if accepted
+                 else "takes no parameters")
+        raise ValueError(f"activation {key!r} {takes}; got {sorted(unknown)}")
+    missing = [p for p, v in signature.parameters.items()
+               if v.default is inspect.Parameter.empty and p not in params]
+    if missing:
+        raise ValueError(f"activation {key!r} needs the parameter {missing[0]!r}: "
+                         f"{usage(missing[0])}")
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                              np.floating)):
+            raise ValueError(f"parameter {name!r} of activation {key!r} must be a number, "
+                             f"got {value!r} ({usage(name)})")

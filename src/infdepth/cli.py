@@ -13,14 +13,21 @@ ACTIVATION is a built-in name (``relu``, ``erf``, ``sine_family`` with ``--param
 Adding a subcommand: write ``_add_NAME(subparsers)`` that creates its parser and sets
 ``func=cmd_NAME`` with :meth:`argparse.ArgumentParser.set_defaults`, write
 ``cmd_NAME(args) -> int`` (print to stdout, return the exit status), and append
-``_add_NAME`` to :data:`SUBCOMMANDS`. ``ValueError`` and ``ImportError`` raised by a
-command are reported as ``infdepth: error: ...`` with exit status 2.
+``_add_NAME`` to :data:`SUBCOMMANDS`. ``ValueError``, ``ImportError`` and ``OSError``
+raised by a command are reported as one line ``infdepth: error: ...`` with exit status 2;
+any other exception as one line ``infdepth: internal error: ...`` with exit status 1 (set
+the environment variable ``INFDEPTH_TRACEBACK=1`` to see its traceback). Never a
+traceback by default.
+
+Start-up is fast: this module imports only the standard library at import time (every
+subcommand imports what it needs when it runs), and ``import infdepth`` is lazy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -78,8 +85,9 @@ def _add_taxonomy(subparsers) -> None:
     p = subparsers.add_parser(
         "taxonomy",
         help="which classifier the infinitely deep network of an activation becomes",
-        description="Print the infinite-depth limit record of an activation (THEORY.md "
-        "section 4): kind, alpha, fixed point, c0, m, antipodal behaviour.",
+        description="Print the infinite-depth limit record of an activation (docs/theory.md, "
+        "section 4 'Infinite depth: the taxonomy'): kind, alpha, fixed point, c0, m, "
+        "antipodal behaviour.",
     )
     p.add_argument("activation", help="built-in name, or dual:c0,c1,... for a polynomial dual")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -103,21 +111,24 @@ def cmd_taxonomy(args) -> int:
 
 
 # --------------------------------------------------------------------------- design
-def _add_design(subparsers) -> None:
-    from .design import FAMILIES
+#: The families of :func:`infdepth.design.design_activation` (``design.FAMILIES``; repeated
+#: here so that ``infdepth --help`` does not import scipy; a test keeps the two equal).
+DESIGN_FAMILIES = ("polynomial", "odd_polynomial", "sine")
 
+
+def _add_design(subparsers) -> None:
     p = subparsers.add_parser(
         "design",
         help="an activation whose infinitely deep network is the singular kernel "
         "classifier with a given exponent (Bayes optimal for --dimension D)",
-        description="Design an activation (THEORY.md section 5) and verify it with the "
-        "kernel engine.",
+        description="Design an activation (docs/theory.md, section 5 'Optimality and "
+        "activation design') and verify it with the kernel engine.",
     )
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--dimension", type=float,
                         help="dimension D of the data's support: alpha = D (Hilbert estimate)")
     target.add_argument("--alpha", type=float, help="singular exponent alpha > 0")
-    p.add_argument("--family", default="polynomial", choices=FAMILIES)
+    p.add_argument("--family", default="polynomial", choices=DESIGN_FAMILIES)
     p.add_argument("--degree", type=int, default=None,
                    help="force the degree k of a polynomial family")
     p.set_defaults(func=cmd_design)
@@ -167,7 +178,21 @@ def _add_plot(subparsers) -> None:
     t.set_defaults(func=cmd_plot_taxonomy)
 
 
+def check_output_file(path: str) -> None:
+    """Raise ValueError (one line) unless ``path`` can be created as a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"--output {path!r} is a folder; give a file name such as "
+                         f"{os.path.join(path, 'taxonomy.png')!r}")
+    if not os.path.isdir(folder):
+        raise ValueError(f"--output {path!r}: the folder {folder!r} does not exist "
+                         "(create it first or choose another path)")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--output {path!r}: the folder {folder!r} is not writable")
+
+
 def cmd_plot_taxonomy(args) -> int:
+    check_output_file(args.output)
     from .plots import plot_taxonomy
 
     plot_taxonomy(args.output)
@@ -212,9 +237,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, ImportError) as exc:
-        print(f"infdepth: error: {exc}", file=sys.stderr)
+    except (ValueError, ImportError, OSError) as exc:
+        print(f"infdepth: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("infdepth: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("INFDEPTH_TRACEBACK"):
+            raise
+        print(f"infdepth: internal error: {type(exc).__name__}: {_one_line(exc)} (set "
+              "INFDEPTH_TRACEBACK=1 for the traceback; please report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename!r}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,5 @@
 """Activations whose infinitely deep network is the singular kernel classifier with a
-prescribed exponent alpha (THEORY.md section 5).
+prescribed exponent alpha (docs/theory.md section 5).
 
 In the singular class (dual(0) = 0, 0 < c0 = dual'(0) < 1, m = dual'(1) > 1) the
 infinitely deep network classifies with a kernel ~ ||x - z||^-alpha,
@@ -15,7 +15,10 @@ Families (``design_activation(..., family=...)``):
     (it gives the flattest log-periodic factor P: a larger k at the same alpha means a
     smaller c0 and a more oscillating P), except that k is raised while m = 1 + t(k - 1)
     would stay below ``min_slope`` (designs with m barely above 1 need thousands of
-    layers to reach their limit shape). Range: alpha in [2/(MAX_DEGREE - 1), ~119]; the
+    layers to reach their limit shape). Range: alpha in [2/(MAX_DEGREE - 1), 119.589]
+    (``MAX_POLYNOMIAL_ALPHA``): data dimensions above ~120 (for instance the ambient
+    dimension of image data) cannot be served by a designed activation, and the error
+    says to use ``SingularKernelClassifier(alpha=D)`` instead; the
     upper end is set by c0 >= 1e-18 (dual coefficients below 1e-20 are treated as zero by
     the dual machinery) together with c0 <= (2 - c0)^(-alpha/2) ~ 2^(-alpha/2), which holds
     for every singular-class dual (m = sum k c_k >= c0 + 2 (1 - c0)).
@@ -53,6 +56,15 @@ MIN_C0 = 1e-18
 MIN_SLOPE = 1.05
 #: Range of a for the sine family (SinhDual needs a <= 300).
 SINE_A_RANGE = (1e-4, 300.0)
+#: The largest alpha the polynomial families reach (c0 = MIN_C0 at degree 2; a test
+#: checks it against polynomial_alpha). The sine family reaches 102.95.
+MAX_POLYNOMIAL_ALPHA = 119.589
+#: What to use beyond the reachable range.
+LARGE_ALPHA_HINT = (
+    "For data of a larger (intrinsic) dimension D use "
+    "infdepth.SingularKernelClassifier(alpha=D): the Hilbert kernel estimate itself, any "
+    "alpha > 0, weights computed in the log domain (docs/theory.md section 5)."
+)
 
 
 def polynomial_alpha(log_c0: float, k: int) -> float:
@@ -108,6 +120,9 @@ def _polynomial(alpha: float, odd: bool, degree: int | None, min_slope: float):
         if isinstance(degree, bool) or int(degree) != degree or degree < 2:
             raise ValueError(f"degree must be an integer >= 2, got {degree!r}")
         k = int(degree)
+        if k > MAX_DEGREE:
+            raise ValueError(f"degree must be at most {MAX_DEGREE} (the dual machinery's "
+                             f"largest polynomial degree), got {k}")
         if (k % 2 == 1) != odd:
             raise ValueError(f"the {family} family needs an {'odd' if odd else 'even'} degree")
         if 2 / (k - 1) >= alpha:
@@ -137,7 +152,7 @@ def _polynomial(alpha: float, odd: bool, degree: int | None, min_slope: float):
                 f"c0 < {MIN_C0:g} (every dual has m >= 2 - c0, hence c0 <= (2 - c0)^(-A/2) "
                 f"~ 2^(-A/2) at alpha = A), below the "
                 "resolution of dual coefficients (1e-20); the largest reachable alpha is "
-                f"{polynomial_alpha(lo, k):.6g} at degree {k}"
+                f"{polynomial_alpha(lo, k):.6g} at degree {k}. " + LARGE_ALPHA_HINT
             )
         log_c0 = brentq(lambda u, k=k: polynomial_alpha(u, k) - alpha, lo, -1e-12,
                         xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
@@ -161,7 +176,8 @@ def _sine(alpha: float):
         raise ValueError(
             f"alpha = {alpha:g} is unreachable in the sine family: sinh(a xi)/sinh(a) has "
             f"alpha(a) = 2 log(sinh(a)/a) / log(a coth a) in (1, {hi:.6g}] for 0 < a <= "
-            f"{a_hi:g} (alpha -> 1 as a -> 0). Use family='polynomial' (any alpha > 0)."
+            f"{a_hi:g} (alpha -> 1 as a -> 0). Use family='polynomial' (alpha up to "
+            f"{MAX_POLYNOMIAL_ALPHA:g}). " + (LARGE_ALPHA_HINT if alpha > hi else "")
         )
     a = brentq(lambda a: sine_alpha(a) - alpha, a_lo, a_hi, xtol=1e-15,
                rtol=4 * np.finfo(float).eps, maxiter=500)
@@ -181,7 +197,7 @@ def design_activation(alpha=None, dimension=None, family: str = "polynomial", *,
     ----------
     alpha : float, optional
         The exponent: the limit kernel behaves like ||x - z||^-alpha (times the bounded
-        log-periodic factor P of THEORY.md section 4).
+        log-periodic factor P of docs/theory.md section 4).
     dimension : float, optional
         The dimension D of the data's support; means alpha = D (the Hilbert kernel
         estimate, consistent for data with a D-dimensional density). Give exactly one

@@ -1,7 +1,7 @@
 """Dual activations: the functions xi -> E[phi(u) phi(v)] that drive every kernel.
 
 Every normalized dual is a power series with non-negative coefficients,
-``dual(xi) = sum_k c_k xi^k`` with ``sum_k c_k = 1`` (THEORY.md section 2).
+``dual(xi) = sum_k c_k xi^k`` with ``sum_k c_k = 1`` (docs/theory.md section 2).
 :class:`SeriesDual` implements that general mechanism from the coefficients.
 The closed forms below (:class:`ReluFamilyDual`, :class:`ArcsinDual`,
 :class:`SinhDual`) are optimizations of it: they evaluate the same function

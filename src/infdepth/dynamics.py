@@ -1,4 +1,4 @@
-"""The depth recursion of THEORY.md section 3, iterated in coordinates that never lose digits.
+"""The depth recursion of docs/theory.md section 3, iterated in coordinates that keep digits.
 
 For every inner product xi the NNGP and NTK of depth L are
 
@@ -72,7 +72,7 @@ class Attractor:
 
 
 def find_attractor(dual: Dual, *, tail: bool = True) -> Attractor:
-    """Classify the fixed points of the dual (THEORY.md section 4).
+    """Classify the fixed points of the dual (docs/theory.md section 4).
 
     With ``tail=True`` (the regime of the activation, used by every decision: the
     taxonomy, the classifiers' rules, the kernels' depth-infinity check) m is the
@@ -275,7 +275,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             with np.errstate(divide="ignore", invalid="ignore"):
                 pa = np.where(near, np.log(np.maximum(m - dc, 0.0)), pa)
             ps = np.where(near, 1.0, ps)
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore"):  # a sum of logs past float64: +-inf, handled
                 k_s, k_a = signed_logaddexp(
                     new_s, log_w + new_a, sK[idx] * ps, log_1mw + aK[idx] + pa - log_m
                 )

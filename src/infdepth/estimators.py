@@ -4,7 +4,7 @@
     The classifier an infinitely wide network of depth L computes once trained to zero
     squared loss: kernel interpolation (or kernel ridge regression) with the depth-L NNGP
     or NTK of :mod:`infdepth.kernels`, one-hot targets, argmax. ``depth=math.inf`` gives
-    the limiting rule of THEORY.md section 4, computed directly with no linear solve.
+    the limiting rule of docs/theory.md section 4, computed directly with no linear solve.
 :class:`SingularKernelClassifier`
     The Hilbert / Devroye kernel estimate with weights ``||x - z||^(-alpha)``.
 :class:`SphereProjection`
@@ -30,6 +30,18 @@ and only their ratios are kept, in the log domain).
   singular kernel rule near data, the Hilbert estimate, nearest neighbour, majority vote)
   it is exactly the normalized kernel weight of each class. The projection preserves the
   order of the classes, so ``argmax predict_proba == predict``.
+* The projected share s is then Laplace-smoothed as a vote of the n training labels,
+  ``p_c = (n s_c + 1) / (n + K)`` with K classes, so that no class probability is
+  exactly 0 or 1: a vote that is merely lopsided (a depth-infinity singular kernel is
+  dominated by the nearest training points, odd duals give negative weights that the
+  projection clips, 1-NN is one vote) or an interpolant that overshoots must not claim
+  certainty. The smoothing is affine, so the order of the classes and ``predict`` do not
+  change; for ``majority_vote`` it is the classical add-one estimate (n_c + 1) / (n + K).
+  These probabilities are still not calibrated (benchmarks/README.md, "Calibration"
+  measures log loss, Brier score and ECE for every rule); for calibrated ones wrap the
+  estimator in ``sklearn.calibration.CalibratedClassifierCV`` (``method="temperature"``
+  with scikit-learn >= 1.8, or ``"sigmoid"``; both use ``decision_function``), see
+  docs/api.md, "Calibrated probabilities".
 
 Linear algebra at finite depth
 ------------------------------
@@ -109,7 +121,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .activations import _BUILTIN_CACHE, Activation, hermite_coefficients, hermite_series
+from .activations import (
+    _BUILTIN_CACHE,
+    Activation,
+    check_informative,
+    hermite_coefficients,
+    hermite_series,
+    not_an_activation,
+)
 from .activations import activation as _activation
 from .duals import SeriesDual
 from .dynamics import find_attractor
@@ -130,6 +149,9 @@ __all__ = [
     "SingularKernelClassifier",
     "SphereProjection",
     "IllConditionedGramWarning",
+    "RULES",
+    "RULE_ALIASES",
+    "VOTE_RULES",
 ]
 
 #: Pairs with 1 - |<x, z>| below this get 1 -+ <x, z> from the vectors themselves.
@@ -149,15 +171,35 @@ FAST_ROWS = 64
 #: design target, see :mod:`infdepth.kernels`): the Gram solver's rank tolerance is n times it.
 GRAM_RTOL = 1e-12
 
-_RULES = {
+#: The values of ``InfiniteNetworkClassifier.rule_`` (and ``SingularKernelClassifier``'s
+#: "hilbert"). The depth-infinity rules are spelled as the taxonomy's kinds
+#: (:data:`infdepth.taxonomy.KINDS`, ``limit().kind``), one spelling everywhere: API, CLI,
+#: docs and the reproduce report.
+RULES = {
+    # finite depth
     "interpolation": "kernel interpolation (kernel ridge regression if ridge > 0)",
-    "complement": "kernel interpolation solved in complement coordinates (kernel -> 1)",
+    "complement": "kernel interpolation solved in complement coordinates: when the dual's "
+    "attracting point is 1 (ReLU family, softplus) every kernel value tends to 1 with depth, "
+    "so the solve uses 1 - k(x, z) (kept to full relative precision) plus a constant "
+    "instead of k, which would be a matrix of ones to float64 precision",
+    # depth infinity: the kinds of infdepth.limit()
     "singular": "singular kernel rule sign(sum_i y_i h(<x, x_i>)), h the Koenigs function",
-    "nearest_neighbour": "1-nearest-neighbour rule",
-    "majority": "majority vote",
-    "psi": "interpolation with the conditionally negative definite limit kernel psi",
+    "nearest_neighbor": "1-nearest-neighbour rule",
+    "majority_vote": "majority vote",
+    "psi_interpolation": "interpolation with the conditionally negative definite limit "
+    "kernel psi = lim (1 - k_L) / dual'(1)^L, plus a constant",
+    # SingularKernelClassifier
     "hilbert": "Hilbert kernel rule, weights ||x - z||^(-alpha)",
 }
+
+#: Spellings of ``rule_`` before version 0.1.1, mapped to the current ones (pickles of
+#: fitted estimators with the old values load with the new ones).
+RULE_ALIASES = {"nearest_neighbour": "nearest_neighbor", "majority": "majority_vote",
+                "psi": "psi_interpolation"}
+
+
+#: Rules whose outputs are a vote of the training labels (the others interpolate).
+VOTE_RULES = ("singular", "nearest_neighbor", "majority_vote", "hilbert")
 
 
 class IllConditionedGramWarning(UserWarning):
@@ -951,6 +993,8 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
         tables = state.pop(_TABLES, None)
         if isinstance(state.get("activation"), dict) and _RECIPE in state["activation"]:
             state["activation"] = _activation_from_state(state["activation"])
+        if state.get("rule_") in RULE_ALIASES:  # pickled before the rename
+            state["rule_"] = RULE_ALIASES[state["rule_"]]
         super().__setstate__(state)
         if tables is not None:
             self._install_persistent_tables(tables)
@@ -1033,12 +1077,15 @@ class _SphereClassifier(ClassifierMixin, BaseEstimator):
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
     def predict_proba(self, X):
-        """Class probabilities: D(x) projected onto the simplex (see the module docstring)."""
+        """Class probabilities: D(x) projected onto the simplex, Laplace-smoothed for the
+        vote rules (see "Outputs" in the module docstring)."""
         if _is_dask_array(X):
             from .distributed import dask_method
 
             return dask_method(self, X, "predict_proba")
-        return _simplex_projection(_normalize(self._outputs(X)))
+        P = _simplex_projection(_normalize(self._outputs(X)))
+        n, k = self.X_fit_.shape[0], P.shape[1]
+        return (n * P + 1.0) / (n + k)
 
     def predict(self, X):
         """Class labels: argmax of the outputs."""
@@ -1080,7 +1127,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     At finite depth L the trained network predicts ``f(x) = k(x)^T (K + ridge I)^{-1} Y``
     with k the normalized depth-L NNGP or NTK of :mod:`infdepth.kernels`, Y the one-hot
     labels; the class is ``argmax_c f_c(x)``. At ``depth=math.inf`` the limiting rule of
-    THEORY.md section 4 is applied directly, chosen by the dynamics of the dual activation
+    docs/theory.md section 4 is applied directly, chosen by the dynamics of the dual activation
     (:func:`infdepth.dynamics.find_attractor`):
 
     ============================  ===================================================
@@ -1142,7 +1189,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     attractor_ : str
         Kind of the dual's attracting fixed point (see the table).
     rule_ : str
-        "interpolation", "complement", "singular", "nearest_neighbour", "majority" or "psi".
+        At finite depth "interpolation", or "complement" (the same interpolation solved in
+        complement coordinates 1 - k, used when the kernel tends to 1 with depth: ReLU
+        family and softplus); at depth infinity the taxonomy's kind
+        (``infdepth.limit(activation).kind``): "singular", "nearest_neighbor",
+        "majority_vote" or "psi_interpolation" (see :data:`RULES`).
     dual_coef_ : ndarray (n_samples, n_classes) or None
         Interpolation coefficients (finite depth, and the psi rule).
     intercept_ : ndarray (n_classes,) or None
@@ -1187,8 +1238,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
                 raise ValueError("activation_params cannot be used with an Activation instance")
             return self.activation
         if not isinstance(self.activation, str):
-            raise ValueError(f"activation must be a name or an infdepth.Activation, got "
-                             f"{self.activation!r}")
+            raise ValueError(not_an_activation(self.activation))
         return _activation(self.activation, **params)
 
     def _check_params(self):
@@ -1210,7 +1260,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
 
     def _fit(self, X, y):
         act, depth, ridge = self._check_params()
-        attractor = find_attractor(act.dual_function)
+        attractor = find_attractor(check_informative(act).dual_function)
         gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
             attractor.kind == "one" and ridge == 0)
         if gram:  # before anything is fitted or built
@@ -1233,11 +1283,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
             if kind == "zero":
                 self.rule_ = "singular"
             elif kind == "superattracting_zero":
-                self.rule_ = "nearest_neighbour"
+                self.rule_ = "nearest_neighbor"
             elif kind in ("interior", "parabolic") or (kind == "one" and ridge > 0):
-                self.rule_ = "majority"
+                self.rule_ = "majority_vote"
             else:  # "one"
-                self.rule_ = "psi"
+                self.rule_ = "psi_interpolation"
                 self._fit_complement(kernel_function(act, self.kernel, math.inf), 0.0,
                                      infinite=True)
             return self
@@ -1290,15 +1340,16 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         return kernel_function(self._activation(), self.kernel, depth)
 
     def _kernel_table_key(self):
-        if self.rule_ in ("majority", "nearest_neighbour"):
+        if self.rule_ in ("majority_vote", "nearest_neighbor"):
             return None
-        depth = math.inf if self.rule_ in ("singular", "psi") else check_depth(self.depth)
+        depth = (math.inf if self.rule_ in ("singular", "psi_interpolation")
+                 else check_depth(self.depth))
         if self.attractor_ == "identity":
             depth = min(depth, 1)
         return (self.kernel, depth)
 
     def _block_rows(self, n_train):
-        if self.rule_ == "majority":
+        if self.rule_ == "majority_vote":
             return 1 << 16
         if self.rule_ == "singular" and self.device is None and _kernels() is not None and (
                 n_train >= FAST_MIN_TRAIN or self.dtype == "float32"):
@@ -1307,14 +1358,14 @@ class InfiniteNetworkClassifier(_SphereClassifier):
 
     def _outputs_block(self, Q):
         rule = self.rule_
-        if rule == "majority":
+        if rule == "majority_vote":
             return self._majority(Q)
         if rule == "singular":
             fn = self._function(math.inf)
             weights = _Weights(fn.log, self._activation().dual_function.parity,
                                ("h", self.kernel))
             return self._vote_outputs(Q, weights)
-        if rule == "nearest_neighbour":
+        if rule == "nearest_neighbor":
             return self._nearest(Q)
         xi, delta, eps = _geometry(Q, self.X_fit_, self._train_T())
         if rule == "interpolation":
@@ -1331,11 +1382,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
                 # depth-infinity limit to all representable precision
                 f[dead] = self._nearest(Q[dead])
             return f
-        fn = self._function(math.inf if rule == "psi" else None)
+        fn = self._function(math.inf if rule == "psi_interpolation" else None)
         with np.errstate(under="ignore"):
             e = np.exp(fn.log_complement(xi, delta, eps) - self._log_scale)
         f = self.intercept_[None, :] - _class_sums(e, self.dual_coef_)
-        if rule == "psi":  # exact coincidences: the interpolated labels, exactly
+        if rule == "psi_interpolation":  # exact coincidences: the interpolated labels, exactly
             hit = delta == 0
             if self._activation().dual_function.parity == 1:
                 hit |= eps == 0
@@ -1393,7 +1444,7 @@ class SingularKernelClassifier(_SphereClassifier):
     mean of their one-hot labels (the weight is infinite there), computed exactly. With
     ``alpha`` equal to the dimension of the data's support the rule is consistent
     (Devroye, Györfi, Krzyżak 1998), the limit of suitably designed infinitely deep
-    networks (THEORY.md section 5).
+    networks (docs/theory.md section 5).
 
     Parameters
     ----------

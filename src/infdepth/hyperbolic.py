@@ -1,4 +1,4 @@
-"""Depth jumps at a hyperbolic fixed point: the Schroder coordinate (docs/theory.md).
+"""Depth jumps at a hyperbolic fixed point: the Schroder coordinate (docs/theory.md, 7.1).
 
 Near a fixed point with multiplier lam (0 < |lam| != 1) the depth map, in the local
 coordinate s (s = S at the attracting point 0 of the singular class, s = delta = 1 - S at

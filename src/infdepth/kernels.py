@@ -1,6 +1,6 @@
 """Depth-L NNGP and NTK kernels, L = 0, 1, ... or infinity, at a cost independent of L.
 
-A depth-L kernel is one function of one variable, the inner product xi (THEORY.md
+A depth-L kernel is one function of one variable, the inner product xi (docs/theory.md
 section 3). :class:`KernelFunction` tabulates it once per (activation, kind, depth):
 
 1. accurate values at Chebyshev nodes on unit panels of the variable
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import chebyshev as cheb
 
-from .activations import Activation, check_inner_products
+from .activations import Activation, check_informative, check_inner_products, not_an_activation
 from .activations import activation as _activation
 from .dynamics import Attractor, find_attractor, iterate_depth
 
@@ -62,6 +62,9 @@ def check_depth(depth) -> float | int:
     """Validate a depth: a non-negative integer or ``math.inf``."""
     if isinstance(depth, bool):
         raise ValueError("depth must be a non-negative integer or math.inf, not a bool")
+    if isinstance(depth, (str, bytes)):
+        raise ValueError(f"depth must be a non-negative integer or math.inf, not the string "
+                         f"{depth!r}: pass a number (3, or math.inf for depth infinity)")
     try:
         value = float(depth)
     except (TypeError, ValueError):
@@ -713,7 +716,8 @@ def kernel_function(act, kind: str = "ntk", depth=1) -> KernelFunction:
     """The cached :class:`KernelFunction` of an activation (name or Activation)."""
     act = _activation(act) if isinstance(act, str) else act
     if not isinstance(act, Activation):
-        raise TypeError("activation must be a name or an infdepth.Activation")
+        raise TypeError(not_an_activation(act))
+    act = check_informative(act)
     kind, depth = _check_kind(kind), check_depth(depth)
     key = (kind, depth)
     table = act._cache.get(key)
@@ -759,8 +763,15 @@ class Kernel:
     Instances are callables ``(X, Z) -> ndarray``, usable directly as
     ``sklearn.svm.SVC(kernel=Kernel(...))`` or ``KernelRidge(kernel="precomputed")``.
 
-    At ``depth=math.inf`` (singular class) the entries are h(<x, z>), +inf on
-    coinciding points.
+    At ``depth=math.inf`` (singular class) the entries are h(<x, z>), the Koenigs
+    function of docs/theory.md section 4.1, which is +inf at coincident pairs (x = z: the
+    diagonal of ``K(X)``, duplicated rows) and, for an odd dual, -inf at antipodal pairs.
+    A kernel method cannot use such entries (``SVC`` fails with "The dual coefficients or
+    intercepts are not finite"), so by default the Gram matrix is not returned: a
+    ``ValueError`` names the pairs and points to
+    ``InfiniteNetworkClassifier(activation, depth=math.inf)``, which applies the
+    depth-infinity rule itself (a test point equal to training points takes the mean of
+    their labels). ``coincident`` chooses otherwise (docs/theory.md section 4.6).
 
     Parameters
     ----------
@@ -775,20 +786,28 @@ class Kernel:
         None: numpy (and numba, if installed) on the CPU. A torch device such as
         ``"cuda"``: the matrix products and table reads run there (PyTorch required);
         entries needing exact complements are finished on the CPU as above.
+    coincident : {"raise", "inf", "nan"}, default="raise"
+        Depth infinity only: what the infinite entries (coincident and, for odd duals,
+        antipodal pairs) do. "raise": a ValueError naming them; "inf": return them as
+        +-inf (``log=True``: log|k| = +inf), for code that handles them; "nan": return NaN
+        there, so that any use of them is visible downstream.
     """
 
+    #: Choices of ``coincident``.
+    COINCIDENT = ("raise", "inf", "nan")
     #: |xi| above this uses the vectors themselves for 1 -+ xi.
     NEAR = 1 - 1e-4
     #: In float32, pairs with 1 - |xi| below this are computed in float64.
     FLOAT32_NEAR_GAP = 1e-3
 
     def __init__(self, activation="relu", kind: str = "ntk", depth=1, *, dtype="float64",
-                 device=None) -> None:
+                 device=None, coincident="raise") -> None:
         self.activation = activation
         self.kind = kind
         self.depth = depth
         self.dtype = dtype
         self.device = device
+        self.coincident = coincident
 
     @property
     def function(self) -> KernelFunction:
@@ -804,6 +823,9 @@ class Kernel:
             value = self(np.atleast_2d(X), np.atleast_2d(Z), log=log)
             return (value[0][0, 0], value[1][0, 0]) if log else float(value[0, 0])
         dtype = check_dtype(self.dtype)
+        if self.coincident not in self.COINCIDENT:
+            raise ValueError(f"coincident must be one of {self.COINCIDENT}, got "
+                             f"{self.coincident!r}")
         X = _check_unit_rows(X, "X")
         Z = X if Z is None else _check_unit_rows(Z, "Z")
         if X.shape[1] != Z.shape[1]:
@@ -817,7 +839,9 @@ class Kernel:
             if dtype != "float64" or self.device is not None:
                 raise ValueError("log=True is computed in float64 on the CPU: use "
                                  "dtype='float64' and device=None")
-            return self._log_gram(fn, X, Z)
+            signs, logs = self._log_gram(fn, X, Z)
+            self._infinite_entries(logs, signs, Z is X)
+            return signs, logs
         out = np.empty((X.shape[0], Z.shape[0]), dtype=dtype)
         gap_min = self.FLOAT32_NEAR_GAP if dtype == "float32" else 1.0 - self.NEAR
         if self.device is not None:
@@ -826,7 +850,34 @@ class Kernel:
             self._compiled_gram(fn, X, Z, out, gap_min)
         else:
             self._numpy_gram(fn, X, Z, out)
+        self._infinite_entries(out, None, Z is X)
         return out
+
+    def _infinite_entries(self, values: np.ndarray, signs, square: bool) -> None:
+        """Apply ``coincident`` to the infinite entries of a depth-infinity Gram matrix."""
+        if self.coincident == "inf" or check_depth(self.depth) != math.inf:
+            return
+        bad = np.isinf(values)
+        if not bad.any():
+            return
+        if self.coincident == "nan":
+            values[bad] = np.nan
+            if signs is not None:
+                signs[bad] = np.nan
+            return
+        rows, cols = np.nonzero(bad)
+        shown = ", ".join(f"({i}, {j})" for i, j in zip(rows[:5], cols[:5], strict=True))
+        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+        where = ("the diagonal and any duplicated rows: K(X, X) always has them"
+                 if square else "pairs with x = z, or x = -z for an odd dual")
+        raise ValueError(
+            f"{self!r}: the depth-infinity kernel is infinite at {rows.size} coincident "
+            f"(or antipodal) pairs ({where}), e.g. (row, column) {shown}{more}. A kernel "
+            "method cannot use an infinite Gram entry (SVC fails with non-finite dual "
+            "coefficients). Use InfiniteNetworkClassifier(activation, depth=math.inf), which "
+            "applies the depth-infinity rule (coincident points take their training labels), "
+            "or a finite depth; pass coincident='inf' or 'nan' to get the matrix anyway."
+        )
 
     def _numpy_gram(self, fn: KernelFunction, X, Z, out) -> None:
         for rows in _row_blocks(X.shape[0], Z.shape[0]):
@@ -898,6 +949,7 @@ class Kernel:
     def __repr__(self) -> str:
         extra = "" if self.dtype == "float64" else f", dtype={self.dtype!r}"
         extra += "" if self.device is None else f", device={self.device!r}"
+        extra += "" if self.coincident == "raise" else f", coincident={self.coincident!r}"
         return (f"Kernel({self.activation!r}, kind={self.kind!r}, depth={self.depth}"
                 f"{extra})")
 

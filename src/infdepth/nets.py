@@ -1,6 +1,6 @@
 """Finite wide-and-deep networks in PyTorch whose infinite-width limits are the engine's kernels.
 
-Conventions (THEORY.md sections 1 and 3). Inputs x are unit vectors, xi = <x, z>. An
+Conventions (docs/theory.md sections 1 and 3). Inputs x are unit vectors, xi = <x, z>. An
 :class:`MLP` of depth L (L hidden layers) and width k in the NTK parameterization is
 
     h_1 = W_1 x,   h_{l+1} = W_{l+1} phi(h_l) / sqrt(k)  (l = 1..L-1),

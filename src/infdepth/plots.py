@@ -1,6 +1,6 @@
 """Figures. Needs matplotlib (``pip install infdepth[plot]``), imported lazily.
 
-:func:`plot_taxonomy` draws the phase diagram of THEORY.md section 4. The infinite-depth
+:func:`plot_taxonomy` draws the phase diagram of docs/theory.md section 4. The infinite-depth
 kind depends on three numbers only, dual(0), c0 = dual'(0) and m = dual'(1)
 (:func:`infdepth.taxonomy.classify`), so two panels show every normalized dual:
 
@@ -50,7 +50,7 @@ TAXONOMY_MARKERS: tuple[tuple[str, str, dict], ...] = (
     ("xi^2", "hermite", {"degree": 2}),
     ("xi^3", "hermite", {"degree": 3}),
 )
-#: Paper duals (THEORY.md sections 4-5) as coefficient lists.
+#: Paper duals (docs/theory.md sections 4-5) as coefficient lists.
 _PAPER_DUALS = (
     ("paper D=1", [0, 0.5, 0, 0, 0, 0, 0, 0.5]),
     ("paper D=2", [0, 0.5, 0, 0.5]),
@@ -59,6 +59,15 @@ _PAPER_DUALS = (
     ("0.3 + 0.2xi + 0.5xi^2", [0.3, 0.2, 0.5]),
     ("0.5 + 0.3xi + 0.2xi^2", [0.5, 0.3, 0.2]),
 )
+
+
+#: Label offsets (points) of markers that would otherwise overlap a neighbour or a
+#: contour label; the others get (3, 3), staggered upwards when crowded.
+_LABEL_OFFSETS = {
+    "xi^2": (5, -10),
+    "erf": (-16, 5),
+    "tanh": (4, -9),
+}
 
 
 def _legend_star():
@@ -131,7 +140,8 @@ def plot_taxonomy(output=None, *, resolution: int = 200, dpi: int = 130):
     ax_s.pcolormesh(C, M, region, cmap=cmap, vmin=-0.5, vmax=len(KINDS) - 0.5,
                     shading="auto")
     # label positions (c0, m) on each contour c0 = m^(-alpha/2), inside the feasible region
-    label_m = {0.5: 4.0, 1: 8.0, 2: 5.0, 3: 2.5, 4: 2.2, 8: 2.05}
+        # (placed away from the marker labels: alpha=8 clear of xi^2, alpha=4 of paper D=8)
+    label_m = {0.5: 4.0, 1: 8.0, 2: 5.0, 3: 2.5, 4: 3.4, 8: 2.5}
     levels = sorted(label_m)
     cs = ax_s.contour(C, M, alpha, levels=levels, colors="k", linewidths=0.7, alpha=0.7)
     ax_s.clabel(cs, fmt=lambda v: f"alpha={v:g}", fontsize=7, inline_spacing=2,
@@ -145,6 +155,12 @@ def plot_taxonomy(output=None, *, resolution: int = 200, dpi: int = 130):
     ax_s.set_yscale("log")
     ax_s.set_xlim(-0.02, 1.0)
     ax_s.set_ylim(1.0, 20.0)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    # a log axis labelled at 1 and 10 only reads badly: label every usual value
+    ax_s.yaxis.set_major_locator(FixedLocator([1, 1.5, 2, 3, 4, 6, 10, 15, 20]))
+    ax_s.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_s.yaxis.set_minor_formatter(NullFormatter())
     ax_s.text(0.02, 1.05, "no dual: m < 2 - c0", fontsize=7, color="0.3")
     ax_s.set_xlabel("c0 = dual'(0)")
     ax_s.set_ylabel("m = dual'(1)")
@@ -185,7 +201,8 @@ def plot_taxonomy(output=None, *, resolution: int = 200, dpi: int = 130):
             crowd = sum(1 for c, mm in placed if abs(c - rec.c0) < 0.12
                         and abs(math.log(mm / m)) < 0.08)
             placed.append((rec.c0, m))
-            ax_s.annotate(label, (rec.c0, m), fontsize=7, xytext=(3, 3 + 8 * crowd),
+            offset = _LABEL_OFFSETS.get(label, (3, 3 + 8 * crowd))
+            ax_s.annotate(label, (rec.c0, m), fontsize=7, xytext=offset,
                           textcoords="offset points")
         else:
             ax_m.plot(rec.value_at_zero, min(m, 2.95), "o", color="k", ms=4)

@@ -10,7 +10,7 @@ writing every number (CSV and JSON) and a PNG plot to the output folder:
    NTK networks with ReLU, erf, GELU, softplus, the sine family and the activation
    designed for that dimension, at the paper's finite depths and at depth infinity (the
    limiting rule, one per regime: ReLU and GELU give the majority vote, softplus the
-   dual'(1) < 1 psi rule that the paper's taxonomy misses, the others singular rules).
+   dual'(1) < 1 psi_interpolation rule that the paper's taxonomy misses, the others singular rules).
 2. **Consistency**: excess error over the Bayes classifier versus the training size n,
    averaged over seeds, on a log-log plot with fitted slopes.
 3. **Regression versus classification with depth** (the paper's closing claim): the
@@ -79,8 +79,10 @@ class Sizes:
         dense n x n solve); None means ``n_train``.
     consistency_dimensions, consistency_ns, consistency_seeds, consistency_n_test :
         section 2.
-    consistency_solve_cap : largest n at which the finite-depth ReLU network (a dense
-        solve) is fitted in section 2.
+    consistency_solve_cap : largest n at which the methods that need a dense n x n solve
+        (the finite-depth ReLU network, the psi rule) are fitted in section 2; the
+        depth-infinity vote rules, the Hilbert estimate and 1-NN run at every n (the full
+        run: up to 10^6 training points, 5 seeds).
     consistency_relu_depth : its depth.
     regression_dimension, regression_n_train, regression_n_test, regression_depths,
     regression_seeds : section 3.
@@ -92,8 +94,9 @@ class Sizes:
     finite_depths: tuple[int, ...] = (50, 200)
     finite_n_train: int | None = None
     consistency_dimensions: tuple[int, ...] = (2, 3)
-    consistency_ns: tuple[int, ...] = (100, 316, 1_000, 3_162, 10_000, 31_623, 100_000)
-    consistency_seeds: int = 3
+    consistency_ns: tuple[int, ...] = (100, 316, 1_000, 3_162, 10_000, 31_623, 100_000,
+                                       316_228, 1_000_000)
+    consistency_seeds: int = 5
     consistency_n_test: int = 5_000
     consistency_solve_cap: int = 10_000
     consistency_relu_depth: int = 50
@@ -266,11 +269,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 
     return "\n".join(out)
 
 
+def _cell(text: str) -> str:
+    """A markdown table cell: pipes escaped (``max |f|`` must not split the cell)."""
+    return str(text).replace("|", "\\|")
+
+
 def _markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
-    out = ["| " + " | ".join(map(str, headers)) + " |",
+    out = ["| " + " | ".join(_cell(h) for h in headers) + " |",
            "|" + "|".join("---" for _ in headers) + "|"]
     for row in rows:
-        out.append("| " + " | ".join(_fmt(v, digits) for v in row) + " |")
+        out.append("| " + " | ".join(_cell(_fmt(v, digits)) for v in row) + " |")
     return "\n".join(out)
 
 
@@ -370,10 +378,64 @@ def _timed_fit_predict(model: Any, Xtr, ytr, Xte) -> tuple[np.ndarray, float]:
     return pred, time.perf_counter() - t0
 
 
-def _solver_info(model: Any) -> dict[str, Any]:
-    """How a fitted network solved its linear system (None for the direct rules)."""
-    return dict(rule=getattr(model, "rule_", None), solver=getattr(model, "solver_", None),
-                discarded_directions=getattr(model, "n_discarded_", None))
+def _solver_info(model: Any, n: int) -> dict[str, Any]:
+    """How a fitted network solved its linear system (None for the direct rules), with
+    its effective rank: the eigen-directions kept out of n (n - discarded_directions)."""
+    solver = getattr(model, "solver_", None)
+    discarded = getattr(model, "n_discarded_", None)
+    rank = n - int(discarded) if solver is not None and discarded is not None else None
+    return dict(rule=getattr(model, "rule_", None), solver=solver,
+                discarded_directions=discarded if solver is not None else None,
+                effective_rank=rank)
+
+
+#: Explicit ridge of the "ridge" rows, relative to the kernel's spread max(1 - k(x_i, x_j))
+#: (the scale of the system that the complement-coordinate and psi solves see).
+RELATIVE_RIDGE = 1e-3
+
+
+class _RelativeRidge:
+    """A complement-coordinate or psi network with an explicit ridge: the Gram system
+    J - t E is solved as J - t (E - rho I), i.e. with ridge rho * t where
+    t = max(1 - k) (for the psi rule, t -> 0: [-Psi + rho max(Psi) I, 1; 1^T, 0])."""
+
+    def __init__(self, make: Callable[[], Any], rho: float = RELATIVE_RIDGE):
+        self.make, self.rho = make, rho
+
+    def fit(self, X, y):
+        from .estimators import _complement_solve
+
+        # fitted with a unit ridge first: a cheap Cholesky (finite depth) or no solve at
+        # all (depth infinity: a ridge > 0 there is the majority vote), instead of the
+        # eigendecomposition that the ridge-free fit would run; the system is then
+        # rebuilt and solved below with the relative ridge
+        model = self.make().set_params(ridge=1.0).fit(X, y)
+        if model.rule_ == "majority_vote" and model.attractor_ == "one":
+            model.rule_ = "psi_interpolation"
+        model.set_params(ridge=0.0)
+        if model.rule_ not in ("complement", "psi_interpolation"):
+            raise ValueError(f"a relative ridge applies to the complement and psi rules, not "
+                             f"{model.rule_!r}")
+        infinite = model.rule_ == "psi_interpolation"
+        fn = model._function(math.inf if infinite else None)
+        log_e = fn.log_complement(*model._train_pairs())
+        log_e = np.minimum(log_e, log_e.T)
+        np.fill_diagonal(log_e, -np.inf)
+        top = float(np.max(log_e))
+        top = top if np.isfinite(top) else 0.0
+        with np.errstate(under="ignore"):
+            E = np.exp(log_e - top)
+        E[np.diag_indices_from(E)] -= self.rho
+        t = 0.0 if infinite else math.exp(top)
+        c0, beta, model.solver_, model.n_discarded_ = _complement_solve(E, model._onehot(), t)
+        model._log_scale, model.intercept_, model.dual_coef_ = top, c0, beta
+        self.model_ = model
+        self.rule_, self.solver_ = model.rule_, model.solver_
+        self.n_discarded_ = model.n_discarded_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
 
 
 # ---------------------------------------------------------------------------------------
@@ -395,7 +457,7 @@ def _synthetic_methods(d: int, sizes: Sizes) -> list[tuple[str, str, Any, Callab
         ("relu", lambda: _activation("relu")),
         ("erf", lambda: _activation("erf")),
         # the two regimes outside the singular class with a non-trivial limit: GELU's
-        # interior fixed point (majority vote) and softplus's dual'(1) < 1 (psi rule)
+        # interior fixed point (majority vote) and softplus's dual'(1) < 1 (psi_interpolation)
         ("gelu", lambda: _activation("gelu")),
         ("softplus", lambda: _activation("softplus")),
     ]
@@ -405,6 +467,11 @@ def _synthetic_methods(d: int, sizes: Sizes) -> list[tuple[str, str, Any, Callab
         for depth in (*sizes.finite_depths, math.inf):
             out.append((f"NTK {name}, depth {_depth_label(depth)}", name, depth,
                         lambda make_act=make_act, depth=depth: _network(make_act(), depth)))
+            if name == "softplus":  # few resolvable directions: the same with a ridge
+                out.append((f"NTK {name}, depth {_depth_label(depth)}, ridge "
+                            f"{RELATIVE_RIDGE:g} rel.", name, depth,
+                            lambda make_act=make_act, depth=depth: _RelativeRidge(
+                                lambda: _network(make_act(), depth))))
     return out
 
 
@@ -441,7 +508,7 @@ def section_synthetic(sizes: Sizes, seed: int, progress: bool, log: Callable) ->
             pred, seconds = _timed_fit_predict(model, Xtr[:n], ytr[:n], Xte)
             excess, disagree = _excess_error(task, Xte, pred)
             row.update(accuracy=float(np.mean(pred == yte)), excess_error=excess,
-                       disagreement=disagree, seconds=seconds, **_solver_info(model))
+                       disagreement=disagree, seconds=seconds, **_solver_info(model, n))
         except MissingComponent as exc:
             row["error"] = f"skipped: {exc}"
         except Exception as exc:  # a failing configuration is reported, not hidden
@@ -478,12 +545,13 @@ def _report_synthetic(result: dict, sizes: Sizes, out: Path, log: Callable) -> l
         if key not in methods:
             methods.append(key)
     acc = {(r["dimension"], _method_key(r)): r for r in rows}
-    headers = ["method", *[f"d={d} acc" for d in dims], *[f"d={d} excess" for d in dims]]
+    headers = ["method", *[f"d={d} acc" for d in dims], *[f"d={d} excess" for d in dims],
+               *[f"d={d} rank" for d in dims]]
     table_rows = []
     for m in methods:
         accs = [acc.get((d, m), {}).get("accuracy", math.nan) for d in dims]
         excess = [acc.get((d, m), {}).get("excess_error", math.nan) for d in dims]
-        table_rows.append([m, *accs, *excess])
+        table_rows.append([m, *accs, *excess, *[_rank_text(acc.get((d, m), {})) for d in dims]])
     log(f"\n[1] Synthetic Dirichlet tasks: n_train = {sizes.n_train} (finite-depth networks "
         f"{sizes.finite_n_train or sizes.n_train}), n_test = {sizes.n_test}; test accuracy and "
         "exact excess error over Bayes")
@@ -497,8 +565,16 @@ def _report_synthetic(result: dict, sizes: Sizes, out: Path, log: Callable) -> l
     except MissingComponent as exc:
         log(f"  no plot: {exc}")
     md = [f"## 1. Synthetic Dirichlet tasks (n_train = {sizes.n_train}, n_test = {sizes.n_test})",
-          "", "Test accuracy (`acc`) and exact excess error over the Bayes classifier "
-          "(`excess`).", "", _markdown(headers, table_rows), ""]
+          "", "Test accuracy (`acc`), exact excess error over the Bayes classifier "
+          "(`excess`) and, for the methods that solve a linear system, the effective rank "
+          "(`rank` = eigen-directions kept / training points, n - discarded_directions). "
+          "A rank far below n means the network is not interpolating: it is a low-rank "
+          "least-squares fit (docs/theory.md section 4.3); the rows marked `ridge "
+          f"{RELATIVE_RIDGE:g} rel.` solve the same system with an explicit ridge of "
+          f"{RELATIVE_RIDGE:g} x max(1 - k) instead of the pseudo-inverse.", "",
+          _markdown(headers, table_rows), ""]
+    if "synthetic.png" in files:
+        md += ["![synthetic: excess error of every method](synthetic.png)", ""]
     result["markdown"] = "\n".join(md)
     return files
 
@@ -510,24 +586,71 @@ def _method_key(row: dict) -> str:
         f"(alpha={D})", "(alpha=d-1)")
 
 
+def _rank_text(row: dict) -> str:
+    """``rank/n`` for a method that solved a linear system, "-" otherwise."""
+    rank = row.get("effective_rank")
+    if rank is None or (isinstance(rank, float) and not math.isfinite(rank)):
+        return "-"
+    return f"{int(round(rank))}/{row.get('n_train', '?')}"
+
+
+#: Excess errors below this are drawn at this floor on the log axes (marked as zero).
+PLOT_FLOOR = 1e-4
+
+
 def _plot_synthetic(rows, dims, methods, path: Path) -> None:
-    """Excess error over Bayes (log scale) of every method, grouped by dimension."""
+    """Excess error over Bayes (log scale) of every method, one horizontal bar per
+    (method, dimension); effective ranks written beside the bars of the solved methods,
+    zero excess (predictions equal to Bayes's) drawn at the floor with a '0' mark."""
     methods = [m for m in methods if m != "Bayes (exact)"]
-    fig, (ax,) = _figure(width=max(9.0, 0.45 * len(methods)), height=5.2)
-    width = 0.8 / max(1, len(dims))
-    x = np.arange(len(methods))
-    lookup = {(r["dimension"], _method_key(r)): r["excess_error"] for r in rows}
+    height = 0.8 / max(1, len(dims))
+    fig, (ax,) = _figure(width=10.5, height=max(5.0, 0.42 * len(methods) * max(1, len(dims))
+                                                 / 2.2 + 1.5))
+    y = np.arange(len(methods))[::-1].astype(float)
+    lookup = {(r["dimension"], _method_key(r)): r for r in rows}
+    floor_drawn = False
     for i, d in enumerate(dims):
-        vals = np.array([lookup.get((d, m), math.nan) for m in methods], dtype=float)
-        ax.bar(x + (i - (len(dims) - 1) / 2) * width, np.maximum(vals, 1e-4), width,
-               label=f"d = {d}")
-    ax.set_yscale("log")
-    ax.set_xticks(x, methods, rotation=75, ha="right", fontsize=7)
-    ax.set_ylabel("excess error over the Bayes classifier (exact)")
-    ax.set_title("Dirichlet tasks: networks of finite and infinite depth vs the Bayes rule "
-                 "(lower is better)")
-    ax.grid(axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+        vals = np.array([lookup.get((d, m), {}).get("excess_error", math.nan)
+                         for m in methods], dtype=float)
+        pos = y + ((len(dims) - 1) / 2 - i) * height
+        shown = np.where(np.isfinite(vals), np.maximum(vals, PLOT_FLOOR), np.nan)
+        bars = ax.barh(pos, shown, height, label=f"d = {d}", color=f"C{i}")
+        for j, (v, m) in enumerate(zip(vals, methods, strict=True)):
+            row = lookup.get((d, m), {})
+            if math.isfinite(v) and v < PLOT_FLOOR:
+                ax.text(PLOT_FLOOR * 1.15, pos[j], "0", va="center", fontsize=6,
+                        color=bars[j].get_facecolor())
+                floor_drawn = True
+            rank = _rank_text(row)
+            full = row.get("effective_rank") == row.get("n_train")
+            if rank != "-" and not full and math.isfinite(v):
+                ax.text(max(v, PLOT_FLOOR) * 1.12, pos[j], f"rank {rank}", va="center",
+                        fontsize=5.5, color="0.25")
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    def _minor(v, _):  # label 2 and 5 x each power of ten too
+        lead = round(v / 10 ** math.floor(math.log10(v)))
+        return f"{v:g}" if lead in (2, 5) else ""
+
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor))
+    ax.tick_params(axis="x", which="minor", labelsize=6)
+    ax.set_yticks(y, methods, fontsize=7)
+    ax.set_ylim(-0.6, len(methods) - 0.4)
+    ax.set_xlabel("excess error over the Bayes classifier (exact; log scale, lower is better)")
+    title = ("Dirichlet tasks: networks of finite and infinite depth vs the Bayes rule\n"
+             "'rank r/n': a solve that kept only r of n eigen-directions (not interpolating)")
+    if floor_drawn:
+        title += f"; '0': no excess error (drawn at {PLOT_FLOOR:g})"
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    xmax = np.nanmax([r.get("excess_error", math.nan) for r in rows
+                      if isinstance(r.get("excess_error"), float)] + [PLOT_FLOOR])
+    xmin = PLOT_FLOOR * 0.7 if floor_drawn else max(PLOT_FLOOR * 0.7, np.nanmin(
+        [r["excess_error"] for r in rows if isinstance(r.get("excess_error"), float)
+         and r["excess_error"] > 0] + [xmax]) / 2)
+    ax.set_xlim(xmin, max(xmax, PLOT_FLOOR) * 6)  # room for the rank labels
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.savefig(path, dpi=120)
 
 
@@ -546,8 +669,11 @@ def _consistency_methods(d: int, sizes: Sizes):
         (f"Hilbert estimate (alpha={d - 1})", None, lambda: _hilbert(float(d - 1))),
         ("erf, depth inf", None, lambda: _network(_activation("erf"), math.inf)),
         # the fourth regime (dual'(1) < 1): psi interpolation, a dense solve
-        ("softplus, depth inf (psi)", sizes.consistency_solve_cap,
+        ("softplus, depth inf (psi_interpolation)", sizes.consistency_solve_cap,
          lambda: _network(_activation("softplus"), math.inf)),
+        (f"softplus, depth inf (psi_interpolation), ridge {RELATIVE_RIDGE:g} rel.",
+         sizes.consistency_solve_cap,
+         lambda: _RelativeRidge(lambda: _network(_activation("softplus"), math.inf))),
         (f"relu, depth {L}", sizes.consistency_solve_cap,
          lambda: _network(_activation("relu"), L)),
         ("1-NN", None, lambda: KNeighborsClassifier(n_neighbors=1)),
@@ -603,26 +729,48 @@ def section_consistency(sizes: Sizes, seed: int, progress: bool, log: Callable) 
         runs.append(dict(dimension=d, seed=s, n=n, method=method, excess_error=excess,
                          test_error=float(np.mean(pred != yte)),
                          bayes_test_error=float(np.mean(task.bayes_predict(Xte) != yte)),
-                         seconds=seconds, **_solver_info(model)))
-    # average over seeds
+                         seconds=seconds, **_solver_info(model, n)))
+    # average over seeds: mean, standard error, effective rank; slope of the means and
+    # the standard error of the per-seed slopes
     means: list[dict[str, Any]] = []
     slopes: dict[int, dict[str, float]] = {}
+    slope_errors: dict[int, dict[str, float]] = {}
+    caps: dict[str, int | None] = {}
     for d in sizes.consistency_dimensions:
-        slopes[d] = {}
-        for method, _, _ in _consistency_methods(d, sizes):
+        slopes[d], slope_errors[d] = {}, {}
+        for method, cap, _ in _consistency_methods(d, sizes):
+            caps[method] = cap
             sel = [r for r in runs if r["dimension"] == d and r["method"] == method]
             ns = sorted({r["n"] for r in sel})
             mean_err = []
             for n in ns:
-                vals = np.array([r["excess_error"] for r in sel if r["n"] == n])
+                at = [r for r in sel if r["n"] == n]
+                vals = np.array([r["excess_error"] for r in at])
+                ranks = [r["effective_rank"] for r in at if r.get("effective_rank") is not None]
                 mean_err.append(float(vals.mean()))
+                std = float(vals.std(ddof=1)) if vals.size > 1 else math.nan
                 means.append(dict(dimension=d, method=method, n=n, seeds=int(vals.size),
                                   mean_excess_error=float(vals.mean()),
-                                  std_excess_error=float(vals.std(ddof=1)) if vals.size > 1
-                                  else math.nan))
+                                  std_excess_error=std,
+                                  stderr_excess_error=std / math.sqrt(vals.size),
+                                  effective_rank=float(np.mean(ranks)) if ranks else None))
             if ns:
                 slopes[d][method] = fit_slope(ns, mean_err)
-    return dict(runs=runs, means=means, slopes=slopes, errors=errors)
+                per_seed = [fit_slope([r["n"] for r in sel if r["seed"] == k],
+                                      [r["excess_error"] for r in sel if r["seed"] == k])
+                            for k in range(sizes.consistency_seeds)]
+                per_seed = [v for v in per_seed if math.isfinite(v)]
+                slope_errors[d][method] = (float(np.std(per_seed, ddof=1)
+                                                 / math.sqrt(len(per_seed)))
+                                           if len(per_seed) > 1 else math.nan)
+    return dict(runs=runs, means=means, slopes=slopes, slope_errors=slope_errors, caps=caps,
+                errors=errors)
+
+
+def _mean_se(mean: float, se: float) -> str:
+    if not math.isfinite(se):
+        return _fmt(mean)
+    return f"{_fmt(mean)} +- {se:.2g}"
 
 
 def _report_consistency(result: dict, sizes: Sizes, out: Path, log: Callable) -> list[str]:
@@ -630,19 +778,43 @@ def _report_consistency(result: dict, sizes: Sizes, out: Path, log: Callable) ->
     _write_csv(out / "consistency.csv", result["means"])
     _write_json(out / "consistency.json", result)
     ns = sorted({r["n"] for r in result["means"]})
-    log(f"\n[2] Consistency: mean exact excess error over Bayes ({sizes.consistency_seeds} "
-        f"seeds, {sizes.consistency_n_test} test points) and the fitted log-log slope")
-    md = ["## 2. Consistency", "",
-          f"Mean exact excess error over Bayes ({sizes.consistency_seeds} seeds, "
-          f"{sizes.consistency_n_test} test points per seed) and the least-squares slope of "
-          "log(excess) vs log(n).", ""]
+    caps = result.get("caps", {})
+    capped = sorted({c for c in caps.values() if c is not None and c < max(ns, default=0)})
+    intro = (f"mean exact excess error over Bayes +- its standard error over "
+             f"{sizes.consistency_seeds} seeds ({sizes.consistency_n_test} test points per "
+             "seed); slope: least-squares slope of log(mean excess) vs log(n) +- the "
+             "standard error of the per-seed slopes; rank: effective rank (eigen-directions "
+             "kept / n) of the methods that solve a linear system, at their largest n.")
+    cap_note = (f"Cells marked `cap`: the method needs a dense n x n solve and is fitted only "
+                f"up to n = {', '.join(map(str, capped))} (Sizes.consistency_solve_cap); the "
+                "vote rules need no solve and run at every n." if capped else "")
+    log(f"\n[2] Consistency: {intro}")
+    md = ["## 2. Consistency", "", intro[0].upper() + intro[1:], ""]
+    if cap_note:
+        log("  " + cap_note)
+        md += [cap_note, ""]
     for d in sizes.consistency_dimensions:
         methods = list(result["slopes"].get(d, {}))
-        lookup = {(r["method"], r["n"]): r["mean_excess_error"] for r in result["means"]
-                  if r["dimension"] == d}
-        headers = ["method", *[f"n={n}" for n in ns], "slope"]
-        rows = [[m, *[lookup.get((m, n), math.nan) for n in ns], result["slopes"][d][m]]
-                for m in methods]
+        lookup = {(r["method"], r["n"]): r for r in result["means"] if r["dimension"] == d}
+        headers = ["method", *[f"n={n}" for n in ns], "slope", "rank"]
+        rows = []
+        for m in methods:
+            cells = []
+            for n in ns:
+                r = lookup.get((m, n))
+                if r is None:
+                    cap = caps.get(m)
+                    cells.append("cap" if cap is not None and n > cap else "-")
+                else:
+                    cells.append(_mean_se(r["mean_excess_error"], r["stderr_excess_error"]))
+            last = max((r for (mm, _), r in lookup.items() if mm == m), key=lambda r: r["n"],
+                       default=None)
+            rank = ("-" if last is None or last.get("effective_rank") is None
+                    else f"{last['effective_rank']:.0f}/{last['n']}")
+            slope = result["slopes"][d][m]
+            cells.append(_mean_se(slope, result.get("slope_errors", {}).get(d, {}).get(
+                m, math.nan)))
+            rows.append([m, *cells, rank])
         log(f"  d = {d} (data on S^{d - 1})")
         log(_table(headers, rows))
         md += [f"**d = {d}**", "", _markdown(headers, rows), ""]
@@ -653,31 +825,74 @@ def _report_consistency(result: dict, sizes: Sizes, out: Path, log: Callable) ->
     try:
         _plot_consistency(result, sizes, out / "consistency.png")
         files.append("consistency.png")
+        md += ["", "![consistency: excess error vs n](consistency.png)", ""]
     except MissingComponent as exc:
         log(f"  no plot: {exc}")
     result["markdown"] = "\n".join(md)
     return files
 
 
+_CONSISTENCY_STYLES = ["o-", "s--", "^-.", "D:", "v-", "P--", "X-."]
+
+
 def _plot_consistency(result: dict, sizes: Sizes, path: Path) -> None:
     dims = list(sizes.consistency_dimensions)
-    fig, axes = _figure(ncols=len(dims), width=5.6, height=4.4)
+    fig, axes = _figure(ncols=len(dims), width=5.6, height=5.6)
+    handles: dict[str, Any] = {}
+    from matplotlib.ticker import NullFormatter
+
     for ax, d in zip(axes, dims, strict=True):
-        for method, slope in result["slopes"].get(d, {}).items():
-            sel = sorted((r["n"], r["mean_excess_error"]) for r in result["means"]
+        placed: list[tuple[float, float]] = []
+        for k, (method, slope) in enumerate(result["slopes"].get(d, {}).items()):
+            sel = sorted((r["n"], r["mean_excess_error"], r["stderr_excess_error"],
+                          r.get("effective_rank")) for r in result["means"]
                          if r["dimension"] == d and r["method"] == method)
-            ns = np.array([n for n, _ in sel], dtype=float)
-            err = np.array([e for _, e in sel])
+            ns = np.array([v[0] for v in sel], dtype=float)
+            err = np.array([v[1] for v in sel])
+            se = np.array([v[2] for v in sel], dtype=float)
             pos = err > 0
-            line, = ax.loglog(ns[pos], err[pos], "o-", label=f"{method} (slope {slope:.2f})")
+            se = np.where(np.isfinite(se), se, 0.0)
+            # error bars on a log axis: clip the lower end above 0
+            lower = np.minimum(se, err * 0.95)
+            style = _CONSISTENCY_STYLES[k % len(_CONSISTENCY_STYLES)]
+            # alternate filled and larger hollow markers: coinciding curves stay visible
+            hollow = dict(mfc="none", ms=7, mew=1.3) if k % 2 else dict(ms=4)
+            cont = ax.errorbar(ns[pos], err[pos], yerr=[lower[pos], se[pos]], fmt=style,
+                               lw=1.2, capsize=2, color=f"C{k}", alpha=0.9, **hollow)
+            generic = method.replace(f"(dimension {d - 1})", "(dimension d-1)").replace(
+                f"(alpha={d - 1})", "(alpha=d-1)")
+            handles.setdefault(generic, cont)
+            if not pos.any():
+                continue
+            text = []
             if np.isfinite(slope) and pos.sum() >= 2:
                 c = np.polyfit(np.log(ns[pos]), np.log(err[pos]), 1)
-                ax.loglog(ns, np.exp(np.polyval(c, np.log(ns))), "--", color=line.get_color(),
-                          alpha=0.5)
+                ax.plot(ns, np.exp(np.polyval(c, np.log(ns))), ":", color=f"C{k}", lw=0.8,
+                        alpha=0.6)
+                text.append(f"slope {slope:.2f}")
+            if sel and sel[-1][3] is not None:
+                text.append(f"rank {sel[-1][3]:.0f}/{int(ns[-1])}")
+            if text:
+                x_end, y_end = ns[pos][-1], err[pos][-1]
+                # stagger labels whose anchors are close (0.06 decades) to earlier ones
+                close = sum(1 for xe, ye in placed if xe == x_end
+                            and abs(math.log10(ye / y_end)) < 0.06)
+                placed.append((x_end, y_end))
+                ax.annotate(", ".join(text), (x_end, y_end), fontsize=6,
+                            xytext=(5, -9 * close), textcoords="offset points",
+                            color=f"C{k}", va="center")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded 2x10^2, 3x10^2, ...
+        all_n = sorted({r["n"] for r in result["means"] if r["dimension"] == d})
+        if all_n:
+            ax.set_xlim(all_n[0] / 1.4, all_n[-1] * 6)  # room for the labels at the right
         ax.set_xlabel("training points n")
-        ax.set_ylabel("excess error over Bayes")
-        ax.set_title(f"d = {d}")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("excess error over Bayes (mean +- standard error)")
+        ax.set_title(f"d = {d}: dotted lines are the log-log fits", fontsize=9)
+        ax.grid(which="both", alpha=0.25)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=2,
+               fontsize=7, frameon=False)
     fig.savefig(path, dpi=120)
 
 
@@ -838,6 +1053,7 @@ def _report_depth(result: dict, sizes: Sizes, out: Path, log: Callable) -> list[
     try:
         _plot_depth(result, out / "depth.png")
         files.append("depth.png")
+        md += ["", "![depth: regression error and accuracy vs depth](depth.png)"]
     except MissingComponent as exc:
         log(f"  no plot: {exc}")
     result["markdown"] = "\n".join(md)
@@ -934,24 +1150,20 @@ def section_taxonomy(out: Path, quick: bool, log: Callable) -> dict:
 # ---------------------------------------------------------------------------------------
 
 
-def _estimate_minutes(sizes: Sizes) -> float:
-    """A rough wall-clock estimate on 2 cores (for the banner only)."""
-    n, m = sizes.n_train, sizes.n_test
-    nf = sizes.finite_n_train or n
-    kernel_rate = 6e6  # kernel entries per second
-    dims = len(sizes.dimensions)
-    fin = dims * 6 * len(sizes.finite_depths) * ((nf * nf + nf * m) / kernel_rate
-                                                  + nf**3 / 3 / 2e10)
-    inf = dims * 7 * n * m / kernel_rate
-    ns = sizes.consistency_ns
-    cons = len(sizes.consistency_dimensions) * sizes.consistency_seeds * (
-        3 * sum(ns) * sizes.consistency_n_test / kernel_rate
-        + sum((k * k + k * sizes.consistency_n_test) / kernel_rate + k**3 / 3 / 2e10
-              for k in ns if k <= sizes.consistency_solve_cap))
-    nr = sizes.regression_n_train
-    dep = sizes.regression_seeds * len(sizes.regression_depths) * (
-        (nr * nr + nr * sizes.regression_n_test) / kernel_rate + nr**3 / 3 / 2e10 + 1.0)
-    return (fin + inf + cons + dep) / 60 + 0.5
+def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
+    """Create the output folder, or raise a one-line ValueError saying why it cannot be."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {str(out)!r} is an existing file, not a folder; choose "
+                         "another --output")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {str(out)!r}: "
+                         f"{exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"the output folder {str(out)!r} is not writable")
+    return out
 
 
 def run(
@@ -997,31 +1209,32 @@ def run(
     bad = [s for s in sections if s not in known]
     if bad:
         raise ValueError(f"unknown sections {bad}; choose from {known}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if sizes is None:
         sizes = sizes_for(quick, scale)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(output_dir)
 
     def log(msg: str = "") -> None:
         if verbose:
             print(msg, flush=True)
 
     started = time.perf_counter()
-    estimate = _estimate_minutes(sizes)
     mode = "quick" if quick else "full"
-    log(f"infdepth reproduce ({mode} run, seed {seed}) -> {out.resolve()}")
-    if not quick and sizes == FULL:
-        log(f"The full run uses the paper's sizes (10,000 training and 10,000 test points, "
-            f"consistency up to n = {max(sizes.consistency_ns):,}); it takes about "
-            f"{estimate:.0f} minutes on 2 CPU cores (more on a busy machine). "
-            "Use --quick for a run of a few minutes.")
-    else:
-        log(f"Estimated time: about {estimate:.1f} minutes on 2 CPU cores.")
+    log(f"infdepth reproduce ({mode} run, seed {seed}, sections: {', '.join(sections)}) -> "
+        f"{out.resolve()}")
+    # No time estimate: a formula over the sizes was off by 3x on a loaded machine. Each
+    # section prints its measured time instead (and summary.json records it).
+    if not quick and sizes == FULL and set(sections) & {"synthetic", "consistency", "depth"}:
+        log(f"The full run uses the paper's sizes (10,000 training and 10,000 test points; "
+            f"consistency up to n = {max(sizes.consistency_ns):,} for the rules that need no "
+            f"solve, {sizes.consistency_seeds} seeds): hours on 2 CPU cores. Use --quick for "
+            "a run of a few minutes.")
 
     summary: dict[str, Any] = dict(
         meta=dict(mode=mode, seed=seed, sizes=asdict(sizes), sections=list(sections),
                   python=platform.python_version(), platform=platform.platform(),
-                  cpu_count=os.cpu_count(), versions=_versions(), estimated_minutes=estimate,
+                  cpu_count=os.cpu_count(), versions=_versions(),
                   started=time.strftime("%Y-%m-%d %H:%M:%S")),
         seconds={}, files=[],
     )
@@ -1057,6 +1270,7 @@ def run(
                           traceback=traceback.format_exc(limit=-4))
             log(f"\n[{name}] FAILED: {result['error']}")
         summary["seconds"][name] = time.perf_counter() - t0
+        log(f"  [{name}: {summary['seconds'][name]:.1f} s]")
         md = result.pop("markdown", None)
         if md:
             markdown += [md, ""]
@@ -1091,6 +1305,7 @@ def _headline(summary: dict) -> dict:
     cons = summary.get("consistency", {})
     if "slopes" in cons:
         head["consistency_slopes"] = cons["slopes"]
+        head["consistency_slope_errors"] = cons.get("slope_errors", {})
     return head
 
 
@@ -1105,10 +1320,12 @@ def _headline_markdown(head: dict) -> list[str]:
                _markdown(["d", "n_train", "Bayes acc", "designed depth-inf acc", "gap",
                           "excess error"], rows), ""]
     if "consistency_slopes" in head:
-        rows = [[d, m, s] for d, per in head["consistency_slopes"].items()
-                for m, s in per.items()]
-        md += ["**Consistency slopes** (log excess error vs log n)", "",
-               _markdown(["d", "method", "slope"], rows, digits=3), ""]
+        errs = head.get("consistency_slope_errors", {})
+        rows = [[d, m, s, errs.get(d, {}).get(m, math.nan)]
+                for d, per in head["consistency_slopes"].items() for m, s in per.items()]
+        md += ["**Consistency slopes** (log excess error vs log n; standard error of the "
+               "per-seed slopes)", "",
+               _markdown(["d", "method", "slope", "s.e."], rows, digits=3), ""]
     return md
 
 
@@ -1163,7 +1380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and write tables, CSV/JSON and plots.")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run_from_args(args)
+    try:
+        return run_from_args(args)
+    except (ValueError, OSError) as exc:  # one line, as the infdepth command prints it
+        print(f"infdepth reproduce: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,6 @@
 """Which classifier an infinitely deep (and infinitely wide) network becomes.
 
-THEORY.md section 4. With the dual normalized (dual(1) = 1), m = dual'(1),
+docs/theory.md section 4. With the dual normalized (dual(1) = 1), m = dual'(1),
 c0 = dual'(0) and v0 = dual(0), the limit of the NNGP and of the NTK predictor as the
 depth L -> infinity is decided by the fixed points of xi -> dual(xi) on [-1, 1]:
 
@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 
-from .activations import Activation
+from .activations import Activation, not_an_activation
 from .activations import activation as _activation
 from .duals import slope_tail_estimate
 from .dynamics import SLOPE_SAFETY as _SLOPE_SAFETY
@@ -208,7 +208,7 @@ def _slope_at_one(act: Activation) -> tuple[float, float, str | None]:
 
 def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0.0,
              identity: bool = False) -> tuple[str, str, list[str]]:
-    """The decision of THEORY.md section 4 on the numbers (dual(0), dual'(0), dual'(1)).
+    """The decision of docs/theory.md section 4 on the numbers (dual(0), dual'(0), dual'(1)).
 
     Returns ``(kind, regime, decisions)``; ``decisions`` lists the borderline
     comparisons that were made with their tolerances. Raises ``ValueError`` for the
@@ -399,7 +399,8 @@ def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
     elif params:
         raise ValueError("parameters can only be given with an activation name")
     if not isinstance(act, Activation):
-        raise TypeError("limit() needs an activation name or an infdepth.Activation")
+        raise TypeError("limit() needs " + not_an_activation(act).replace(
+            "activation must be ", "", 1))
     dual = act.dual_function
     lead = dual.leading_term()
     identity = lead.power == 1 and lead.coefficient >= 1 - 1e-15
@@ -535,7 +536,8 @@ def limit_predict(act, X_train, y_train, X_test, **params) -> np.ndarray:
         s = np.sign(xi[np.arange(xi.shape[0]), j]) if record.parity == -1 else 1.0
         return np.where(s * y[j] >= 0, 1, -1)
     if record.kind == "singular":
-        sign, log_h = Kernel(act, "nngp", math.inf)(X_test, X_train, log=True)
+        sign, log_h = Kernel(act, "nngp", math.inf, coincident="inf")(X_test, X_train,
+                                                                      log=True)
         equal = np.isposinf(log_h)
         top = np.max(np.where(equal, -np.inf, log_h), axis=1, keepdims=True)
         top = np.where(np.isfinite(top), top, 0.0)
