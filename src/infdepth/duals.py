@@ -96,6 +96,10 @@ class Dual:
         """Coefficients of 1 - dual(1 - delta) = sum_{j < terms} g_j delta^j (analytic at 1)."""
         raise NotImplementedError(f"{type(self).__name__} has no Taylor series at 1")
 
+    def taylor_at(self, point: float, terms: int) -> np.ndarray:
+        """Coefficients of dual(point + s) - point in s (at an interior fixed point)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Taylor series at {point}")
+
     def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
         """(p, a): 1 - dual(1 - x^p) = sum_{j < terms} a_j x^j near x = 0.
 
@@ -276,6 +280,15 @@ class SeriesDual(Dual):
 
     def taylor_at_zero(self, terms: int) -> np.ndarray:
         return _first(self.coefficients, terms)
+
+    def taylor_at(self, point: float, terms: int) -> np.ndarray:
+        """dual(point + s) - point = sum_j s^j sum_k C(k, j) c_k point^(k - j)."""
+        k = np.arange(self.coefficients.size)
+        out = np.zeros(terms)
+        for j in range(min(terms, k.size)):
+            out[j] = np.sum(comb(k[j:], j) * self.coefficients[j:] * point ** (k[j:] - j))
+        out[0] -= point
+        return out
 
     def complement_taylor(self, terms: int) -> np.ndarray:
         return _first(self._complement_coefficients, terms)

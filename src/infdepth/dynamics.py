@@ -37,6 +37,7 @@ from .hyperbolic import (
     advance,
     log_complement_at_one,
     log_coordinate,
+    ntk_at_interior,
     ntk_at_zero,
     schroder_coordinate,
 )
@@ -242,8 +243,8 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     log_D_frozen = np.zeros(n)
     limit = MAX_STEPS if infinite else int(depth)
     linear = attractor.kind in ("zero", "interior", "one")
-    schroder = (schroder_coordinate(dual, attractor.kind)
-                if attractor.kind in ("zero", "one") else None)
+    schroder = (schroder_coordinate(dual, attractor.kind, attractor.point)
+                if attractor.kind in ("zero", "one", "interior") else None)
     if m > 1 and attractor.kind != "identity":
         _repelling_prejump(dual, m, limit, layer, log_D, sS, aS, dS, sK, aK, eK, ntk)
     active = np.flatnonzero(layer < limit)
@@ -295,7 +296,9 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         sS[idx], aS[idx], dS[idx] = new_s, new_a, new_d
         layer[idx] += 1
         # ---- freeze points in the regime of the attractor where the rest is a jump
-        if schroder is not None:
+        if schroder is not None and attractor.kind == "interior":
+            done = np.abs(sS[idx] * np.exp(aS[idx]) - attractor.point) <= schroder.radius
+        elif schroder is not None:
             done = (aS[idx] <= math.log(schroder.radius) if attractor.kind == "zero"
                     else dS[idx] <= schroder.radius)
         elif linear:
@@ -324,7 +327,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     if fatou is not None and np.any(frozen):
         _fatou_jump(fatou, depth, frozen, frozen_at, sS, aS, dS, sK, aK, eK, log_comp, ntk)
     if np.any(frozen) and schroder is not None:
-        jumped = _schroder_jump(schroder, attractor.kind, m, depth, frozen, frozen_at,
+        jumped = _schroder_jump(schroder, attractor, m, depth, frozen, frozen_at,
                                 log_D_frozen, sS, aS, dS, sK, aK, eK, ntk)
         if jumped is not None:
             log_comp[frozen] = jumped
@@ -375,7 +378,7 @@ def _repelling_prejump(dual, m, limit, layer, log_D, sS, aS, dS, sK, aK, eK, ntk
         log_D[tiny] = log_D_j
 
 
-def _schroder_jump(c, kind, m, depth, frozen, frozen_at, log_D_frozen,
+def _schroder_jump(c, attractor, m, depth, frozen, frozen_at, log_D_frozen,
                    sS, aS, dS, sK, aK, eK, ntk):
     """Remaining layers of frozen points through the Schroder coordinate at 0 or 1.
 
@@ -386,6 +389,20 @@ def _schroder_jump(c, kind, m, depth, frozen, frozen_at, log_D_frozen,
     l = frozen_at[f].astype(float)
     infinite = math.isinf(depth)
     log_lam = math.log(c.multiplier)
+    kind = attractor.kind
+    if kind == "interior":  # values stay O(1): plain floats, s = S - xi*
+        point = attractor.point
+        U = c(sS[f] * np.exp(aS[f]) - point)
+        r = depth - l
+        u = U * np.exp(r * log_lam)
+        S_L = point + u * c.inverse_ratio(u)
+        if ntk:
+            ks, ka = ntk_at_interior(c, point, sK[f], aK[f] + log_D_frozen[f], U, u, r)
+            sK[f], aK[f] = ks, ka - _log_D(math.log(m), depth)
+            eK[f] = complement_from_log(sK[f], aK[f])
+        sS[f], aS[f] = signed_log(S_L)
+        dS[f] = complement_from_log(sS[f], aS[f])
+        return np.log(eK[f] if ntk else dS[f])
     if kind == "zero":
         sign_U, log_U = log_coordinate(c, sS[f], aS[f])
         if infinite:  # h = psi(S_l) / c0^l, both kernels

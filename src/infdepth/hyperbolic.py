@@ -108,14 +108,19 @@ def _converged(c: np.ndarray, radius: float) -> bool:
     return bool(np.max(size[-3:]) <= SCHRODER_TOLERANCE * np.max(size[:2]))
 
 
-def schroder_coordinate(dual, where: str) -> SchroderCoordinate | None:
-    """The cached Schroder coordinate of a dual at 0 (``"zero"``) or at 1 (``"one"``), or
-    None when the dual offers no Taylor series there (the linear jump is used instead)."""
+def schroder_coordinate(dual, where: str, point: float = 0.0) -> SchroderCoordinate | None:
+    """The cached Schroder coordinate of a dual at 0 (``"zero"``), at 1 (``"one"``, in
+    delta = 1 - S) or at an interior fixed point (``"interior"``, s = S - point), or None
+    when the dual offers no Taylor series there (the linear jump is used instead)."""
     key = f"_schroder_{where}"
     if key not in dual.__dict__:
         try:
-            taylor = (dual.taylor_at_zero(SCHRODER_TERMS) if where == "zero"
-                      else dual.complement_taylor(SCHRODER_TERMS))
+            if where == "zero":
+                taylor = dual.taylor_at_zero(SCHRODER_TERMS)
+            elif where == "one":
+                taylor = dual.complement_taylor(SCHRODER_TERMS)
+            else:
+                taylor = dual.taylor_at(point, SCHRODER_TERMS)
             coordinate = SchroderCoordinate(taylor)
         except (NotImplementedError, ValueError):
             coordinate = None
@@ -184,3 +189,23 @@ def log_complement_at_one(c: SchroderCoordinate, E_l, D_l, U, u_end, r):
         h = U * u_end ** (k - 1) * tail_r - c.power_sum(k, U, u_end, r)
         total = total + c.Q[k] * (D_l * c.power_gap(k, U, u_end, r) + h)
     return np.log(total) + r * log_lam - np.log(1 + c.Q_minus_one(u_end))
+
+
+def ntk_at_interior(c: SchroderCoordinate, point: float, K_sign, K_log, U, u_end, r):
+    """(sign, log|K_L|) unnormalized at an interior fixed point xi* = ``point``.
+
+    K_L = [lam^r Q(U) K_l + sum_{i=1}^r lam^(r-i) (xi* Q(u_i) + G(u_i))] / Q(u_r), the
+    sum geometric in u_i = lam^i U (its k = 0 term xi* (1 - lam^r) / (1 - lam)).
+    """
+    from .dynamics import signed_logaddexp
+
+    lam = c.multiplier
+    log_lam = math.log(lam)
+    lam_r = np.exp(r * log_lam)
+    orbit = point * (-np.expm1(r * log_lam)) / (1 - lam) + lam_r * r * U * (point * c.Q[1] + 1)
+    for k in range(2, c.G.size):
+        orbit = orbit + lam_r * (point * c.Q[k] + c.G[k]) * c.power_sum(k, U, u_end, r)
+    with np.errstate(divide="ignore"):
+        s, a = signed_logaddexp(K_sign, K_log + r * log_lam + np.log(1 + c.Q_minus_one(U)),
+                                np.sign(orbit), np.log(np.abs(orbit)))
+    return s, a - np.log(1 + c.Q_minus_one(u_end))
