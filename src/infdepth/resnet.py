@@ -120,29 +120,41 @@ class ResNetState:
     mu: np.ndarray | None = None
 
     def kernel(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        """(k, 1 - k) of the normalized NNGP or NTK (readout included)."""
+        """(k, 1 - k) of the normalized NNGP or NTK (readout included).
+
+        Where 1 - k < 1/2, k is formed as 1 - (1 - k): the complement coordinates carry
+        the input's exact 1 - xi, which rounding xi itself would lose.
+        """
         if kind == "nngp":
-            return self.rho, self.delta
-        t = self.tau
-        return (self.nu * t + self.rho) / (t + 1), (self.mu * t + self.delta) / (t + 1)
+            k, comp = self.rho, self.delta
+        else:
+            t = self.tau
+            k, comp = (self.nu * t + self.rho) / (t + 1), (self.mu * t + self.delta) / (t + 1)
+        return np.where(comp < 0.5, 1.0 - comp, k), comp
 
 
 def _layer(vars_: _Variances, kind: str, b: float, st: ResNetState) -> ResNetState:
     lam, D = vars_(st.q)
     bl = b * lam
     rho, delta = st.rho, st.delta
-    Drho = D.value(rho)
     comp = D.complement(delta)
+    near = delta < 0.5  # near xi = 1, values come from the exact complements
+    Drho = np.where(near, 1.0 - comp, D.value(rho))
     new_rho = (rho + bl * Drho) / (1 + bl)
     new_delta = (delta + bl * comp) / (1 + bl)
     q = st.q * (1 + bl) if not vars_.homogeneous else 1.0
     if kind == "nngp":
         return ResNetState(new_rho, new_delta, q)
     m = D.slope_at_one
-    tau, nu, mu = st.tau, st.nu, st.mu
+    tau, mu = st.tau, st.mu
+    nu = np.where(st.mu < 0.5, 1.0 - st.mu, st.nu)
+    dcomp = D.derivative_complement(delta)
+    # dphi' has a square-root singularity at 1 (ReLU): D'(rho) from rho rounded to float
+    # would be off by ~sqrt(1e-16); take m - dcomp(delta) there
+    Dprime = np.where(near, m - dcomp, D.derivative(rho))
     den = (1 + bl * m) + bl / tau
-    new_nu = (nu * (1 + bl * D.derivative(rho)) + bl * Drho / tau) / den
-    new_mu = (mu * (1 + bl * m) + bl * comp / tau + bl * D.derivative_complement(delta) * nu) / den
+    new_nu = (nu * (1 + bl * Dprime) + bl * Drho / tau) / den
+    new_mu = (mu * (1 + bl * m) + bl * comp / tau + bl * dcomp * nu) / den
     new_tau = (tau * (1 + bl * m) + bl) / (1 + bl)
     return ResNetState(new_rho, new_delta, q, new_tau, new_nu, new_mu)
 
@@ -222,20 +234,21 @@ def _ode(act: Activation, kind: str, st: ResNetState, rtol: float) -> ResNetStat
         out[0] = lam
         rho = y[head:head + n]
         delta = y[head + n:head + 2 * n]
-        Drho = D.value(rho)
         comp = D.complement(np.maximum(delta, 0.0))
+        near = delta < 0.5  # values from the exact complements (see _layer)
+        Drho = np.where(near, 1.0 - comp, D.value(rho))
         out[head:head + n] = lam * (Drho - rho)
         out[head + n:head + 2 * n] = lam * (comp - delta)
         if ntk:
             m = D.slope_at_one
             tau = y[1]
-            nu = y[head + 2 * n:head + 3 * n]
             mu = y[head + 3 * n:]
+            nu = np.where(mu < 0.5, 1.0 - mu, y[head + 2 * n:head + 3 * n])
+            dcomp = D.derivative_complement(np.maximum(delta, 0.0))
+            Dprime = np.where(near, m - dcomp, D.derivative(rho))
             out[1] = lam * (1 + (m - 1) * tau)
-            out[head + 2 * n:head + 3 * n] = lam * ((Drho - nu) / tau
-                                                   + (D.derivative(rho) - m) * nu)
-            out[head + 3 * n:] = lam * ((comp - mu) / tau
-                                        + D.derivative_complement(np.maximum(delta, 0.0)) * nu)
+            out[head + 2 * n:head + 3 * n] = lam * ((Drho - nu) / tau + (Dprime - m) * nu)
+            out[head + 3 * n:] = lam * ((comp - mu) / tau + dcomp * nu)
         return out
 
     sol = solve_ivp(rhs, (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=atol)
