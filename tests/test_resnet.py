@@ -8,14 +8,18 @@ with the reference's own accuracy.
 from __future__ import annotations
 
 import math
+import pickle
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import integrate, special
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import infdepth
+from infdepth.estimators import IllConditionedGramWarning, InfiniteNetworkClassifier
 from infdepth.resnet import (
     MAX_FINITE_DEPTH,
     resnet_diagonal,
@@ -286,3 +290,43 @@ def test_fixed_beta_relu_rate():
     predicted = 9 * math.pi**2 / 2 * 4 / L**2
     # the next term of the parabolic expansion is O(log L / L^3): a few percent at L = 4000
     assert np.allclose(comp, predicted, rtol=0.03)
+
+
+# ----------------------------------------------------------------------- classifiers
+@parametrize_with_checks(
+    [
+        InfiniteNetworkClassifier("relu", depth=5, architecture="resnet"),
+        InfiniteNetworkClassifier("erf", kernel="nngp", depth=math.inf, architecture="resnet"),
+    ]
+)
+def test_resnet_sklearn_conformance(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedGramWarning)
+        check(estimator)
+
+
+def test_resnet_classifier_accuracy_and_rules():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_breast_cancer(return_X_y=True)
+    for depth in (10, math.inf):
+        clf = InfiniteNetworkClassifier("relu", depth=depth, architecture="resnet")
+        assert cross_val_score(clf, X, y, cv=5).mean() > 0.95
+    fitted = InfiniteNetworkClassifier("relu", depth=math.inf, architecture="resnet").fit(X, y)
+    assert fitted.rule_ == "interpolation" and fitted.attractor_ == "resnet"
+    # the fitted interpolant reproduces the training labels (kernel interpolation)
+    assert fitted.score(X, y) == 1.0
+    low = InfiniteNetworkClassifier("relu", depth=math.inf, architecture="resnet",
+                                    branch_exponent=0.25).fit(X, y)
+    assert low.rule_ == "majority"
+    assert np.all(low.predict(X[:5] + 1e-3) == np.bincount(y).argmax())
+    with pytest.raises(ValueError, match="architecture"):
+        InfiniteNetworkClassifier(architecture="cnn").fit(X, y)
+    with pytest.raises(ValueError, match="branch_exponent"):
+        InfiniteNetworkClassifier(architecture="resnet", branch_exponent=-1).fit(X, y)
+    with pytest.raises(ValueError, match="not a kernel"):
+        InfiniteNetworkClassifier("tanh", depth=math.inf, architecture="resnet",
+                                  branch_exponent=0.0).fit(X, y)
+    clone = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(clone.predict(X[:50]), fitted.predict(X[:50]))
