@@ -330,3 +330,28 @@ def test_resnet_classifier_accuracy_and_rules():
                                   branch_exponent=0.0).fit(X, y)
     clone = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(clone.predict(X[:50]), fitted.predict(X[:50]))
+
+
+def test_resnet_phase_diagram(tmp_path):
+    from infdepth.plots import plot_resnet_taxonomy, resnet_phase_data
+
+    data = resnet_phase_data("relu", gammas=[0.0, 0.5, 1.0], depths=(10, 100, 1000))
+    v = data["values"]
+    assert np.all(np.diff(v[:, 0]) > 0) and v[-1, 0] > 0.99  # gamma = 0: k -> 1 (majority)
+    assert np.all(np.diff(np.abs(v[:, 1] - data["limit"])) < 0)  # gamma = 1/2: -> ODE
+    assert abs(v[-1, 1] - data["limit"]) < 1e-3
+    assert np.all(np.diff(v[:, 2]) < 0) and v[-1, 2] < 2e-3  # gamma = 1: -> xi = 0
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "resnet_phase.png"
+    plot_resnet_taxonomy(out, activations=("relu",), depths=(10, 100))
+    assert out.stat().st_size > 10_000
+
+
+def test_ode_kernel_singularity_at_the_diagonal():
+    """The gamma = 1/2 ReLU kernels keep the MLP's behaviour at xi -> 1:
+    1 - S ~ c delta (smooth part first, delta^(3/2) next) and 1 - K ~ c delta^(1/2)."""
+    d = np.array([1e-20, 1e-22])
+    for kind, power in (("nngp", 1.0), ("ntk", 0.5)):
+        lc = infdepth.kernel_function("relu", kind, math.inf, architecture="resnet") \
+            .log_complement(1 - d, d, 2 - d)
+        assert (lc[0] - lc[1]) / math.log(100) == pytest.approx(power, rel=1e-6)
