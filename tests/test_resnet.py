@@ -355,3 +355,22 @@ def test_ode_kernel_singularity_at_the_diagonal():
         lc = infdepth.kernel_function("relu", kind, math.inf, architecture="resnet") \
             .log_complement(1 - d, d, 2 - d)
         assert (lc[0] - lc[1]) / math.log(100) == pytest.approx(power, rel=1e-6)
+
+
+def test_fixed_beta_erf_power_law():
+    """Bounded phi, fixed beta: rho_L(xi) ~ C(xi) L^-(1 - 2/pi) (the sign dual's slope at 0)."""
+    act = ACTS["erf"]
+    x = np.array([0.5, 0.9])
+    c = [resnet_state(act, "nngp", L, x, branch_exponent=0.0).rho * L ** (1 - 2 / math.pi)
+         for L in (1000, 10_000)]
+    assert np.allclose(c[0], c[1], rtol=0.01)
+    assert np.allclose(c[1], [0.9078, 2.2136], rtol=1e-3)
+
+
+def test_docs_resnet_md_examples():
+    import doctest
+
+    docs = Path(__file__).parent.parent / "docs" / "resnet.md"
+    result = doctest.testfile(str(docs), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
