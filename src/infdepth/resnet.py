@@ -65,9 +65,13 @@ __all__ = [
 ]
 
 ARCHITECTURES = ("mlp", "resnet")
-#: Finite depths are computed by the layer recursion (O(L) work per table); deeper
-#: finite networks raise (use depth=math.inf: the limit is within O(1/L), docs/resnet.md).
+#: Finite depths are computed by the layer recursion (O(L) work per table) up to this
+#: depth; deeper ones raise, except at gamma = 1/2 (below).
 MAX_FINITE_DEPTH = 100_000
+#: At gamma = 1/2, depths above this come from the ODE and the depths EXTRAPOLATION_BASE
+#: and twice it (k_L = k_inf + c1/L + c2/L^2 + ..., docs/resnet.md §5), at O(1) cost.
+EXTRAPOLATE_ABOVE = 10_000
+EXTRAPOLATION_BASE = 2048
 #: Relative tolerance of the depth-infinity ODE solve.
 ODE_RTOL = 1e-13
 
@@ -188,17 +192,47 @@ def resnet_state(act: Activation, kind: str, depth, xi, delta=None,
         if gamma < 0.5:
             raise ValueError(resnet_limit(act, gamma).message)
         return _ode(act, kind, st, rtol)
+    if depth > EXTRAPOLATE_ABOVE and gamma == 0.5:
+        return _extrapolate(act, kind, st, depth, rtol)
     if depth > MAX_FINITE_DEPTH:
         raise ValueError(
-            f"finite ResNet depths above {MAX_FINITE_DEPTH} are not computed (the layer "
-            f"recursion costs O(L)); at branch_exponent=0.5 use depth=math.inf, which "
-            f"differs from depth {depth} by O(1/L) (docs/resnet.md §5)"
+            f"finite ResNet depths above {MAX_FINITE_DEPTH} are computed only at "
+            f"branch_exponent=0.5 (the layer recursion costs O(L)); got depth {depth} "
+            f"with branch_exponent={gamma:g} (docs/resnet.md §5)"
         )
+    return _recursion(act, kind, st, int(depth), gamma)
+
+
+def _recursion(act: Activation, kind: str, st: ResNetState, depth: int,
+               gamma: float) -> ResNetState:
+    """L blocks of the normalized recursion (docs/resnet.md §3)."""
     vars_ = _Variances(act)
     b = float(depth) ** (-2 * gamma)
-    for _ in range(int(depth)):
+    for _ in range(depth):
         st = _layer(vars_, kind, b, st)
     return st
+
+
+def _extrapolate(act: Activation, kind: str, st: ResNetState, depth: int,
+                 rtol: float) -> ResNetState:
+    """Depth L >> 1 at gamma = 1/2: y_L = y_inf + c1/L + c2/L^2 fitted through
+    y_inf (the ODE) and the depths L0 = EXTRAPOLATION_BASE and 2 L0 (Euler's global error
+    has an asymptotic expansion in powers of the step 1/L); error O(L0^-2 / L)."""
+    L0 = EXTRAPOLATION_BASE
+    inf = _ode(act, kind, st, rtol)
+    one = _recursion(act, kind, st, L0, 0.5)
+    two = _recursion(act, kind, st, 2 * L0, 0.5)
+    r = L0 / depth
+
+    def fit(y_inf, y1, y2):
+        if y_inf is None:
+            return None
+        e1, e2 = y1 - y_inf, y2 - y_inf
+        return y_inf + (4 * e2 - e1) * r + 2 * (e1 - 2 * e2) * r * r
+
+    return ResNetState(fit(inf.rho, one.rho, two.rho), fit(inf.delta, one.delta, two.delta),
+                       fit(inf.q, one.q, two.q), fit(inf.tau, one.tau, two.tau),
+                       fit(inf.nu, one.nu, two.nu), fit(inf.mu, one.mu, two.mu))
 
 
 def _ode(act: Activation, kind: str, st: ResNetState, rtol: float) -> ResNetState:
