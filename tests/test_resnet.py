@@ -258,6 +258,10 @@ def test_kernel_gram_and_errors():
         assert np.all(np.diag(G) == 1.0)
         assert np.min(np.linalg.eigvalsh(G)) > 0
         assert "resnet" in repr(ker)
+        single = infdepth.Kernel("relu", "ntk", depth, architecture="resnet", dtype="float32")(X)
+        assert single.dtype == np.float32 and np.allclose(single, G, rtol=1e-5, atol=1e-6)
+        sign, logabs = ker(X, log=True)
+        assert np.allclose(sign * np.exp(logabs), G, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="architecture"):
         infdepth.nngp(0.3, "relu", 3, architecture="transformer")
     with pytest.raises(ValueError, match="branch_exponent"):

@@ -114,7 +114,9 @@ class _Variances:
 
 @dataclass
 class ResNetState:
-    """Normalized state at the last layer (arrays over the inputs; tau, q scalars)."""
+    """Normalized state after the last block: rho = q_xz / q_xx, delta = 1 - rho,
+    q = q_xx (the diagonal), tau = Theta_xx / q_xx, nu = Theta_xz / Theta_xx, mu = 1 - nu
+    (arrays over the inputs; q and tau scalars; the NTK fields are None for the NNGP)."""
 
     rho: np.ndarray
     delta: np.ndarray
@@ -146,7 +148,7 @@ def _layer(vars_: _Variances, kind: str, b: float, st: ResNetState) -> ResNetSta
     Drho = np.where(near, 1.0 - comp, D.value(rho))
     new_rho = (rho + bl * Drho) / (1 + bl)
     new_delta = (delta + bl * comp) / (1 + bl)
-    q = st.q * (1 + bl) if not vars_.homogeneous else 1.0
+    q = st.q * (1 + bl)  # unused for homogeneous phi (may overflow to inf at fixed beta)
     if kind == "nngp":
         return ResNetState(new_rho, new_delta, q)
     m = D.slope_at_one
