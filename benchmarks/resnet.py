@@ -113,16 +113,19 @@ def width(quick: bool) -> dict:
     return out
 
 
-def joint(quick: bool) -> dict:
+def joint(quick: bool, kinds=("nngp", "ntk")) -> dict:
     X = _points()
-    ref = _reference("nngp", math.inf, X)
     seeds = range(6 if quick else 16)
     out = {}
-    for w, L in ((64, 4), (256, 8), (1024, 16)) + (() if quick else ((2048, 32),)):
-        e = _errors("nngp", w, L, X, ref, seeds)
-        out[f"{w}x{L}"] = {"mean": float(e.mean()), "std": float(e.std(ddof=1))}
-        print(f"joint width {w}, depth {L}: RMS error vs depth-infinity NNGP "
-              f"{e.mean():.4f} +- {e.std(ddof=1):.4f}", flush=True)
+    sizes = {"nngp": ((64, 4), (256, 8), (1024, 16)) + (() if quick else ((2048, 32),)),
+             "ntk": ((32, 4), (128, 8), (512, 16))}
+    for kind in kinds:
+        ref = _reference(kind, math.inf, X)
+        for w, L in sizes[kind]:
+            e = _errors(kind, w, L, X, ref, seeds)
+            out[f"{kind} {w}x{L}"] = {"mean": float(e.mean()), "std": float(e.std(ddof=1))}
+            print(f"joint width {w}, depth {L}: RMS error vs depth-infinity {kind.upper()} "
+                  f"{e.mean():.4f} +- {e.std(ddof=1):.4f}", flush=True)
     return out
 
 
