@@ -150,6 +150,9 @@ class Activation:
     dual_error: float = 0.0
     params: dict = field(default_factory=dict)
     torch_builder: Callable | None = None
+    #: Closed form of the dual at other variances (see :mod:`infdepth.variance`):
+    #: ``"homogeneous"``, ``("erf", s)``, ``("sine", a)`` or None (the Hermite route).
+    variance_form: object = None
     _hermite: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -182,6 +185,29 @@ class Activation:
         if not np.all(np.isfinite(delta)) or np.any((delta < 0) | (delta > 2)):
             raise ValueError("delta = 1 - xi must be finite and lie in [0, 2]")
         return self.dual_function.complement(delta)
+
+    def dual_at_variance(self, rho, sigma_x: float = 1.0, sigma_z: float | None = None):
+        """E[phi(sigma_x u) phi(sigma_z v)], u, v standard normals with corr(u, v) = rho.
+
+        V_phi(q)(x, z) for q_xx = sigma_x^2, q_zz = sigma_z^2 (default sigma_x),
+        q_xz = sigma_x sigma_z rho; see :func:`infdepth.variance.dual_at_variance`.
+        """
+        from .variance import dual_at_variance
+
+        return dual_at_variance(self, rho, sigma_x, sigma_z)
+
+    def dual_at_variance_derivative(self, rho, sigma_x: float = 1.0,
+                                    sigma_z: float | None = None):
+        """d/dq_xz of :meth:`dual_at_variance` = E[phi'(sigma_x u) phi'(sigma_z v)]."""
+        from .variance import dual_at_variance_derivative
+
+        return dual_at_variance_derivative(self, rho, sigma_x, sigma_z)
+
+    def variance_dual(self, q: float):
+        """V_phi at equal variances q as A(q) D_q(rho) (:class:`infdepth.variance.VarianceDual`)."""
+        from .variance import variance_dual
+
+        return variance_dual(self, q)
 
     @property
     def slope_at_one(self) -> float:
@@ -301,6 +327,7 @@ def _relu_family(alpha: float, beta: float, name: str, params: dict) -> Activati
         function=lambda x: (alpha * x + beta * np.abs(x)) / norm,
         dual_function=ReluFamilyDual(alpha, beta),
         params=params,
+        variance_form="homogeneous",
     )
 
 
@@ -328,7 +355,8 @@ def _erf(scale: float = 1.0) -> Activation:
     norm = math.sqrt(2 / math.pi * math.asin(b))  # E[erf(s u)^2] = (2/pi) arcsin(b)
     name = "erf" if scale == 1 else f"erf(scale={scale:g})"
     return Activation(name=name, function=lambda x: erf(scale * x) / norm,
-                      dual_function=ArcsinDual(b), params={"scale": scale})
+                      dual_function=ArcsinDual(b), params={"scale": scale},
+                      variance_form=("erf", float(scale)))
 
 
 def _sine_family(a: float) -> Activation:
@@ -338,7 +366,8 @@ def _sine_family(a: float) -> Activation:
     b = math.sqrt(a)
     norm = math.sqrt(-math.expm1(-2 * a) / 2)
     return Activation(name=f"sine_family(a={a:g})", function=lambda x: np.sin(b * x) / norm,
-                      dual_function=SinhDual(a), params={"a": a})
+                      dual_function=SinhDual(a), params={"a": a},
+                      variance_form=("sine", float(a)))
 
 
 def _sin(frequency: float = 1.0) -> Activation:

@@ -454,8 +454,9 @@ class ArcsinDual(Dual):
         delta = _as_float_array(delta)
         b = self.b
         p = 1 - b * b
-        q = p + b * b * delta * (2 - delta)
-        return (b / self.scale) * (q - p) / (np.sqrt(p) * np.sqrt(q) * (np.sqrt(p) + np.sqrt(q)))
+        gap = b * b * delta * (2 - delta)  # q - p, exactly (not by subtraction)
+        q = p + gap
+        return (b / self.scale) * gap / (np.sqrt(p) * np.sqrt(q) * (np.sqrt(p) + np.sqrt(q)))
 
     def leading_term(self) -> LeadingTerm:
         return LeadingTerm(1, self.b / self.scale)

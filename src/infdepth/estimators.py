@@ -1175,6 +1175,18 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         its output normalized.
     activation_params : dict or None, default=None
         Parameters for a built-in activation, e.g. ``{"a": 2.676}`` for "sine_family".
+    dtype, device
+        See :class:`~infdepth.kernels.Kernel`.
+    architecture : {"mlp", "resnet"}, default="mlp"
+        ``"resnet"``: the residual network of docs/resnet.md, branches scaled by
+        L^-branch_exponent. At every depth, including ``math.inf`` with
+        branch_exponent >= 1/2 (the depth-time ODE kernel; > 1/2: the input kernel), the
+        rule is kernel interpolation with its normalized kernel. Below 1/2 the infinitely
+        deep ResNet degenerates: the ReLU family gives the majority vote, other
+        activations raise; finite depths then use the complement coordinates (the Gram
+        matrix tends to J).
+    branch_exponent : float, default=0.5
+        gamma >= 0 in beta_L = L^-gamma (ResNet only).
 
     Attributes
     ----------
@@ -1187,7 +1199,7 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     y_fit_ : ndarray of int
         Class indices of ``X_fit_``.
     attractor_ : str
-        Kind of the dual's attracting fixed point (see the table).
+        Kind of the dual's attracting fixed point (see the table); "resnet" for ResNets.
     rule_ : str
         At finite depth "interpolation", or "complement" (the same interpolation solved in
         complement coordinates 1 - k, used when the kernel tends to 1 with depth: ReLU
@@ -1217,7 +1229,8 @@ class InfiniteNetworkClassifier(_SphereClassifier):
     """
 
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
-                 activation_params=None, dtype="float64", device=None):
+                 activation_params=None, dtype="float64", device=None, architecture="mlp",
+                 branch_exponent=0.5):
         self.activation = activation
         self.kernel = kernel
         self.depth = depth
@@ -1226,6 +1239,8 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         self.activation_params = activation_params
         self.dtype = dtype
         self.device = device
+        self.architecture = architecture
+        self.branch_exponent = branch_exponent
 
     # ------------------------------------------------------------------ parameters
     def _activation(self) -> Activation:
@@ -1260,6 +1275,11 @@ class InfiniteNetworkClassifier(_SphereClassifier):
 
     def _fit(self, X, y):
         act, depth, ridge = self._check_params()
+        from .resnet import check_architecture, check_branch_exponent
+
+        if check_architecture(self.architecture) == "resnet":
+            return self._fit_resnet(X, y, act, depth, ridge,
+                                    check_branch_exponent(self.branch_exponent))
         attractor = find_attractor(check_informative(act).dual_function)
         gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
             attractor.kind == "one" and ridge == 0)
@@ -1293,6 +1313,39 @@ class InfiniteNetworkClassifier(_SphereClassifier):
             return self
         fn = kernel_function(act, self.kernel, depth)
         if kind in ("one", "parabolic"):
+            self.rule_ = "complement"
+            self._fit_complement(fn, ridge, infinite=False)
+        else:
+            self.rule_ = "interpolation"
+            self._fit_interpolation(fn, ridge)
+        return self
+
+    def _fit_resnet(self, X, y, act, depth, ridge, gamma):
+        """ResNet: kernel interpolation at any depth where the limit is a kernel."""
+        from .resnet import resnet_limit
+
+        degenerate = depth == math.inf and gamma < 0.5
+        if degenerate:
+            record = resnet_limit(act, gamma)
+            if "majority" not in record.rule:
+                raise ValueError(record.message)
+        else:
+            try:
+                n = _num_samples(X)
+            except TypeError:
+                n = 0
+            _check_fit_memory(n, f"a depth-{depth} ResNet fit")
+        self._fit_common(X, y)
+        self.attractor_ = "resnet"
+        self.dual_coef_ = self.intercept_ = self.solver_ = None
+        self.n_discarded_ = 0
+        self._log_scale = 0.0
+        self._ridge = ridge
+        if degenerate:
+            self.rule_ = "majority_vote"
+            return self
+        fn = self._function(depth)
+        if gamma < 0.5:
             self.rule_ = "complement"
             self._fit_complement(fn, ridge, infinite=False)
         else:
@@ -1337,11 +1390,14 @@ class InfiniteNetworkClassifier(_SphereClassifier):
         depth = check_depth(self.depth) if depth is None else depth
         if self.attractor_ == "identity":
             depth = min(depth, 1)
+        if self.attractor_ == "resnet":
+            return kernel_function(self._activation(), self.kernel, depth,
+                                   architecture="resnet", branch_exponent=self.branch_exponent)
         return kernel_function(self._activation(), self.kernel, depth)
 
     def _kernel_table_key(self):
-        if self.rule_ in ("majority_vote", "nearest_neighbor"):
-            return None
+        if self.rule_ in ("majority_vote", "nearest_neighbor") or self.attractor_ == "resnet":
+            return None  # ResNet tables are rebuilt after unpickling
         depth = (math.inf if self.rule_ in ("singular", "psi_interpolation")
                  else check_depth(self.depth))
         if self.attractor_ == "identity":

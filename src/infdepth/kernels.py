@@ -479,6 +479,11 @@ class KernelFunction:
         self.zero_at_origin = self.zero_order > 0
         self._build()
 
+    @property
+    def singular_at_one(self) -> bool:
+        """Whether k(1) = +inf (the depth-infinity Koenigs limit h); else k(1) = 1."""
+        return self.depth == math.inf
+
     # ------------------------------------------------------------------ table
     def _direct(self, xi, delta, eps):
         """Direct recursion (exact up to rounding), using the dual's parity for xi < 0.
@@ -628,7 +633,7 @@ class KernelFunction:
                 else:
                     sign *= x if order == 1 else x**order
             if out != "complement" and any_one:
-                q[at_one] = np.inf if self.depth == math.inf else 0.0
+                q[at_one] = np.inf if self.singular_at_one else 0.0
                 sign[at_one] = end_sign[at_one]
             if any_one:
                 direct &= ~at_one
@@ -649,7 +654,7 @@ class KernelFunction:
         direct = np.empty(xi.size, dtype=bool)
         _fused_values()(xi, table.start, 1.0 / table.step, table.c0, table.c1, table.c2,
                         table.c3, table.sign, self.zero_order,
-                        math.inf if self.depth == math.inf else 1.0, self.dual.parity,
+                        math.inf if self.singular_at_one else 1.0, self.dual.parity,
                         values, direct)
         out[where] = values
         if direct.any():
@@ -712,13 +717,23 @@ def _log_abs_xi(s: np.ndarray) -> np.ndarray:
         return np.log(np.abs(np.tanh(s / 2)))
 
 
-def kernel_function(act, kind: str = "ntk", depth=1) -> KernelFunction:
-    """The cached :class:`KernelFunction` of an activation (name or Activation)."""
+def kernel_function(act, kind: str = "ntk", depth=1, *, architecture: str = "mlp",
+                    branch_exponent: float = 0.5) -> KernelFunction:
+    """The cached :class:`KernelFunction` of an activation (name or Activation).
+
+    ``architecture="resnet"`` gives the residual network's kernel with branches scaled
+    by L^-branch_exponent (:class:`infdepth.resnet.ResNetKernelFunction`, docs/resnet.md).
+    """
     act = _activation(act) if isinstance(act, str) else act
     if not isinstance(act, Activation):
         raise TypeError(not_an_activation(act))
+    from .resnet import check_architecture, check_branch_exponent, resnet_kernel_function
+
     act = check_informative(act)
     kind, depth = _check_kind(kind), check_depth(depth)
+    gamma = check_branch_exponent(branch_exponent)
+    if check_architecture(architecture) == "resnet":
+        return resnet_kernel_function(act, kind, depth, gamma)
     key = (kind, depth)
     table = act._cache.get(key)
     if table is None:
@@ -727,7 +742,8 @@ def kernel_function(act, kind: str = "ntk", depth=1) -> KernelFunction:
     return table
 
 
-def nngp(xi, activation, depth, *, log: bool = False):
+def nngp(xi, activation, depth, *, log: bool = False, architecture: str = "mlp",
+         branch_exponent: float = 0.5):
     """Normalized NNGP S_L(xi) of depth L (L = math.inf: the Koenigs limit h).
 
     Parameters
@@ -738,17 +754,24 @@ def nngp(xi, activation, depth, *, log: bool = False):
     depth : int or math.inf
     log : bool
         Return ``(sign, log|S_L|)`` instead of values (never under- or overflows).
+    architecture : {"mlp", "resnet"}
+        ``"resnet"``: q_L(x, z) / q_L(x, x) of the residual network (docs/resnet.md).
+    branch_exponent : float
+        ResNet branches are scaled by L^-branch_exponent (default 1/2).
     """
-    k = kernel_function(activation, "nngp", depth)
+    k = kernel_function(activation, "nngp", depth, architecture=architecture,
+                        branch_exponent=branch_exponent)
     return k.log(xi) if log else k(xi)
 
 
-def ntk(xi, activation, depth, *, log: bool = False):
+def ntk(xi, activation, depth, *, log: bool = False, architecture: str = "mlp",
+        branch_exponent: float = 0.5):
     """Normalized NTK K_L(xi) / K_L(1) of depth L (L = math.inf: the same limit h).
 
-    See :func:`nngp` for the parameters.
+    See :func:`nngp` for the parameters (ResNet: (Theta_L + q_L) normalized at xi = 1).
     """
-    k = kernel_function(activation, "ntk", depth)
+    k = kernel_function(activation, "ntk", depth, architecture=architecture,
+                        branch_exponent=branch_exponent)
     return k.log(xi) if log else k(xi)
 
 
@@ -776,6 +799,8 @@ class Kernel:
     Parameters
     ----------
     activation, kind, depth : the kernel (see :func:`kernel_function`).
+    architecture, branch_exponent : ``"mlp"`` or ``"resnet"`` with branches scaled by
+        L^-branch_exponent (see :func:`kernel_function` and docs/resnet.md).
     dtype : {"float64", "float32"}
         ``"float32"`` computes the inner products in single precision (half the memory
         and about twice the matrix-product speed) and returns a float32 matrix; pairs
@@ -801,17 +826,22 @@ class Kernel:
     FLOAT32_NEAR_GAP = 1e-3
 
     def __init__(self, activation="relu", kind: str = "ntk", depth=1, *, dtype="float64",
-                 device=None, coincident="raise") -> None:
+                 device=None, coincident="raise", architecture: str = "mlp",
+                 branch_exponent: float = 0.5) -> None:
         self.activation = activation
         self.kind = kind
         self.depth = depth
         self.dtype = dtype
         self.device = device
         self.coincident = coincident
+        self.architecture = architecture
+        self.branch_exponent = branch_exponent
 
     @property
     def function(self) -> KernelFunction:
-        return kernel_function(self.activation, self.kind, self.depth)
+        return kernel_function(self.activation, self.kind, self.depth,
+                               architecture=self.architecture,
+                               branch_exponent=self.branch_exponent)
 
     def __call__(self, X, Z=None, *, log: bool = False):
         """Gram matrix (or ``(sign, log|K|)`` with ``log=True``, float64 on the CPU).
@@ -950,6 +980,8 @@ class Kernel:
         extra = "" if self.dtype == "float64" else f", dtype={self.dtype!r}"
         extra += "" if self.device is None else f", device={self.device!r}"
         extra += "" if self.coincident == "raise" else f", coincident={self.coincident!r}"
+        if self.architecture != "mlp":
+            extra += f", architecture={self.architecture!r}, branch_exponent={self.branch_exponent}"
         return (f"Kernel({self.activation!r}, kind={self.kind!r}, depth={self.depth}"
                 f"{extra})")
 

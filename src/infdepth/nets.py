@@ -48,6 +48,7 @@ from .torch_activations import to_torch
 __all__ = [
     "Dense",
     "MLP",
+    "ResNet",
     "Centered",
     "empirical_ntk",
     "empirical_nngp",
@@ -228,6 +229,93 @@ class MLP(nn.Module):
         )
 
 
+class ResNet(nn.Module):
+    """Residual network whose infinite-width NNGP/NTK are the ResNet kernels (docs/resnet.md).
+
+    NTK parameterization, every weight entry N(0, 1), inputs unit vectors::
+
+        h_0 = U x,   h_l = h_{l-1} + beta_L W_l phi(h_{l-1}) / sqrt(k)  (l = 1..L),
+        f(x) = v . h_L / sqrt(k),     beta_L = L^(-branch_exponent).
+
+    As k -> infinity the output at initialization is a GP with covariance q_L(x, z) and
+    the NTK (all of U, W_l, v trained) tends to Theta_L + q_L, i.e.
+    ``resnet_diagonal(act, kind, L, gamma) * infdepth.nngp/ntk(xi, act, L,
+    architecture="resnet", branch_exponent=gamma)`` (:func:`infdepth.resnet.resnet_diagonal`).
+
+    Parameters
+    ----------
+    in_features, width : int
+        Input dimension d and width k.
+    depth : int
+        Number of residual blocks L >= 1.
+    activation : str or Activation
+        Normalized activation (E[phi(u)^2] = 1).
+    branch_exponent : float
+        gamma >= 0 (default 1/2, the non-degenerate depth limit).
+    out_features : int
+    generator, device, dtype
+        As for :class:`MLP`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        width: int,
+        depth: int,
+        activation: str | Activation = "relu",
+        branch_exponent: float = 0.5,
+        out_features: int = 1,
+        *,
+        generator: torch.Generator | int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        from .resnet import check_branch_exponent
+
+        super().__init__()
+        self.in_features = _check_positive_int(in_features, "in_features")
+        self.width = _check_positive_int(width, "width")
+        self.depth = _check_positive_int(depth, "depth")
+        self.out_features = _check_positive_int(out_features, "out_features")
+        self.branch_exponent = check_branch_exponent(branch_exponent)
+        self.beta = float(self.depth) ** (-self.branch_exponent)
+        self.activation = _activation(activation)
+        self.phi = to_torch(self.activation)
+        generator = _as_generator(generator)
+        factory = {"device": device, "dtype": dtype, "generator": generator}
+        scale = 1.0 / math.sqrt(self.width)
+        self.input = Dense(self.in_features, self.width, 1.0, **factory)
+        self.blocks = nn.ModuleList(
+            [Dense(self.width, self.width, self.beta * scale, **factory)
+             for _ in range(self.depth)]
+        )
+        self.readout = Dense(self.width, self.out_features, scale, **factory)
+
+    def reset_parameters(self, generator: torch.Generator | int | None = None) -> None:
+        """Redraw all weights (in order: input, blocks, readout)."""
+        generator = _as_generator(generator)
+        for layer in [self.input, *self.blocks, self.readout]:
+            layer.reset_parameters(generator)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last residual stream h_L(x), shape (n, width)."""
+        h = self.input(x)
+        for block in self.blocks:
+            h = h + block(self.phi(h))
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) = v . h_L(x) / sqrt(width), shape (n, out_features)."""
+        return self.readout(self.features(x))
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, width={self.width}, depth={self.depth}, "
+            f"out_features={self.out_features}, activation={self.activation.name!r}, "
+            f"branch_exponent={self.branch_exponent:g}"
+        )
+
+
 class Centered(nn.Module):
     """``g(x) = f(x) - f_0(x)``: a network minus a frozen copy of itself at initialization.
 
@@ -326,16 +414,17 @@ def empirical_ntk(
     return out[..., 0, 0] if n_out == 1 else out
 
 
-def empirical_nngp(model: MLP, X, Z=None) -> torch.Tensor:
+def empirical_nngp(model: MLP | ResNet, X, Z=None) -> torch.Tensor:
     """Finite-width NNGP: phi(h_L(x)) . phi(h_L(z)) / width, shape (n, m).
 
     This is the covariance of the output of ``model`` over its readout weights given
     the hidden layers (both parameterizations); it tends to S_L(xi) as width grows.
+    For a :class:`ResNet` it is h_L(x) . h_L(z) / width, which tends to q_L(x, z).
     """
     if isinstance(model, Centered):
         model = model.model
-    if not isinstance(model, MLP):
-        raise TypeError("empirical_nngp needs an infdepth.nets.MLP")
+    if not isinstance(model, (MLP, ResNet)):
+        raise TypeError("empirical_nngp needs an infdepth.nets.MLP or ResNet")
     X = _as_input(model, X)
     Z = X if Z is None else _as_input(model, Z)
     with torch.no_grad():

@@ -25,7 +25,8 @@ import numpy as np
 
 from .taxonomy import KINDS, classify, limit, singular_exponent
 
-__all__ = ["plot_taxonomy", "require_matplotlib", "TAXONOMY_MARKERS"]
+__all__ = ["plot_taxonomy", "plot_resnet_taxonomy", "resnet_phase_data", "require_matplotlib",
+           "TAXONOMY_MARKERS"]
 
 _COLORS = {
     "singular": "#c6dbef",
@@ -218,6 +219,60 @@ def plot_taxonomy(output=None, *, resolution: int = 200, dpi: int = 130):
     fig.suptitle("Infinitely deep networks: which classifier each dual activation becomes",
                  fontsize=11)
     fig.subplots_adjust(bottom=0.17, top=0.88, wspace=0.22)
+    if output is not None:
+        fig.savefig(output, dpi=dpi)
+    return fig
+
+
+# ----------------------------------------------------------------------------- ResNets
+def resnet_phase_data(activation="relu", kind: str = "nngp", *, gammas=None,
+                      depths=(10, 100, 1000, 10_000), xi: float = 0.0) -> dict:
+    """k_L(xi) of the ResNet against the branch exponent gamma, for growing L.
+
+    Returns ``{"gammas", "depths", "values" (len(depths) x len(gammas)), "limit" (the
+    gamma = 1/2 ODE value), "xi"}``. As L grows, gamma > 1/2 tends to the input kernel
+    (k = xi), gamma = 1/2 to the ODE kernel and gamma < 1/2 degenerates (docs/resnet.md §6).
+    """
+    from .activations import activation as _activation
+    from .resnet import resnet_state
+
+    act = _activation(activation) if isinstance(activation, str) else activation
+    gammas = np.linspace(0.0, 1.0, 21) if gammas is None else np.asarray(gammas, dtype=float)
+    x = np.array([float(xi)])
+    values = np.array([[resnet_state(act, kind, L, x, branch_exponent=g).kernel(kind)[0][0]
+                        for g in gammas] for L in depths])
+    limit_value = resnet_state(act, kind, math.inf, x).kernel(kind)[0][0]
+    return {"gammas": gammas, "depths": tuple(depths), "values": values,
+            "limit": float(limit_value), "xi": float(xi)}
+
+
+def plot_resnet_taxonomy(output=None, *, activations=("relu", "erf"), kind: str = "nngp",
+                         depths=(10, 100, 1000, 10_000), xi: float = 0.0, dpi: int = 130):
+    """Phase diagram of infinitely deep ResNets by branch exponent gamma (PNG if ``output``).
+
+    One panel per activation: k_L(xi) against gamma for growing depths L, with the three
+    phases shaded: gamma < 1/2 degenerate, gamma = 1/2 the ODE kernel (dashed line),
+    gamma > 1/2 the input kernel k = xi (dotted line). Returns the ``Figure``.
+    """
+    Figure, FigureCanvasAgg = require_matplotlib()
+    fig = Figure(figsize=(5.5 * len(activations), 4.4))
+    FigureCanvasAgg(fig)
+    for i, act in enumerate(activations):
+        data = resnet_phase_data(act, kind, depths=depths, xi=xi)
+        ax = fig.add_subplot(1, len(activations), i + 1)
+        ax.axvspan(0, 0.5, color=_COLORS["majority_vote"], alpha=0.5, lw=0)
+        ax.axvspan(0.5, 1.0, color=_COLORS["psi_interpolation"], alpha=0.5, lw=0)
+        for L, row in zip(data["depths"], data["values"], strict=True):
+            ax.plot(data["gammas"], row, "-o", ms=3, label=f"L = {L}")
+        ax.axhline(data["limit"], color="k", ls="--", lw=1, label="gamma = 1/2, L = inf (ODE)")
+        ax.axhline(xi, color="k", ls=":", lw=1, label="input kernel xi")
+        ax.axvline(0.5, color="k", lw=0.8)
+        ax.set_xlabel("branch exponent gamma (beta_L = L^-gamma)")
+        ax.set_ylabel(f"{kind.upper()} k_L(xi = {xi:g})")
+        ax.set_title(f"{act}: degenerate | ODE kernel | input kernel", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Infinitely deep ResNets: which kernel each branch exponent gives", fontsize=11)
+    fig.subplots_adjust(top=0.85, bottom=0.13, wspace=0.25)
     if output is not None:
         fig.savefig(output, dpi=dpi)
     return fig

@@ -375,7 +375,8 @@ def _explanation(kind: str, regime: str, alpha, point: float, m: float) -> str:
     )
 
 
-def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
+def limit(act, *, oscillation: bool = True, architecture: str = "mlp",
+          branch_exponent: float = 0.5, **params) -> InfiniteDepthLimit:
     """The infinitely deep network of an activation (name or :class:`Activation`).
 
     Parameters
@@ -385,6 +386,9 @@ def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
         In the singular class, measure the oscillation of P and the one-period secant
         alpha from the kernel engine (builds the depth-infinity table once per
         activation; 0.1-3 s).
+    architecture, branch_exponent : str, float
+        ``"resnet"`` returns the residual network's limit with branches scaled by
+        L^-branch_exponent (:func:`infdepth.resnet.resnet_limit`, docs/resnet.md).
     **params
         Parameters of a built-in activation given by name.
 
@@ -401,6 +405,10 @@ def limit(act, *, oscillation: bool = True, **params) -> InfiniteDepthLimit:
     if not isinstance(act, Activation):
         raise TypeError("limit() needs " + not_an_activation(act).replace(
             "activation must be ", "", 1))
+    from .resnet import check_architecture, resnet_limit
+
+    if check_architecture(architecture) == "resnet":
+        return resnet_limit(act, branch_exponent)
     dual = act.dual_function
     lead = dual.leading_term()
     identity = lead.power == 1 and lead.coefficient >= 1 - 1e-15
