@@ -36,7 +36,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
 from infdepth import InfiniteNetworkClassifier, SingularKernelClassifier
-from infdepth.estimators import _normalize, _simplex_projection
+from infdepth.estimators.outputs import normalize_outputs, simplex_projection
 
 LOADERS = {
     "digits": datasets.load_digits,
@@ -102,7 +102,7 @@ def run(names):
                 warnings.simplefilter("ignore")
                 clf = make().fit(Xtr, ytr)
                 assert clf.rule_ == rule, (label, clf.rule_)
-                raw = _simplex_projection(_normalize(clf._outputs(Xte)))
+                raw = simplex_projection(normalize_outputs(clf._outputs(Xte)))
                 default = clf.predict_proba(Xte)
                 found = [("raw", raw), ("default", default)]
                 for method in ("sigmoid", "temperature"):

@@ -9,7 +9,7 @@ import distributed
 import numpy as np
 import pytest
 
-import infdepth.estimators as est_module
+import infdepth.estimators.compiled as est_module
 from infdepth.estimators import (
     InfiniteNetworkClassifier,
     SingularKernelClassifier,

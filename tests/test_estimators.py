@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import infdepth
-import infdepth.estimators as est_module
+import infdepth.estimators.compiled as est_module
 from infdepth.estimators import (
     IllConditionedGramWarning,
     InfiniteNetworkClassifier,
@@ -304,9 +304,9 @@ def test_fused_path_equals_numpy_path_and_is_block_invariant(monkeypatch):
         pieces = np.vstack([clf.predict_proba(Qn[i:i + 7]) for i in range(0, len(Qn), 7)])
         np.testing.assert_array_equal(fast, blocks)
         np.testing.assert_array_equal(fast, pieces)
-        monkeypatch.setattr(est_module, "_FORCE_NUMPY", True)
+        monkeypatch.setattr(est_module, "FORCE_NUMPY", True)
         slow = clf.predict_proba(Qn)
-        monkeypatch.setattr(est_module, "_FORCE_NUMPY", False)
+        monkeypatch.setattr(est_module, "FORCE_NUMPY", False)
         np.testing.assert_allclose(fast, slow, atol=1e-10)
         np.testing.assert_array_equal(clf.predict(Qn[:3]), y[:3])
 

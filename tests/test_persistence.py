@@ -173,7 +173,8 @@ def test_rebuilt_activation_is_the_same_activation(case):
 
 def test_fused_lookup_table_travels_with_the_model():
     """Training sets from FAST_MIN_TRAIN points on use a fused pass with its own table."""
-    from infdepth.estimators import FAST_MIN_TRAIN, _kernels
+    from infdepth.estimators.compiled import FAST_MIN_TRAIN
+    from infdepth.estimators.compiled import compiled_kernels as _kernels
 
     if _kernels() is None:
         pytest.skip("the fused pass needs numba")

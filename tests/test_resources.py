@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import infdepth
-import infdepth.estimators as est
 import infdepth.kernels as kernels
+import infdepth.solvers.dense as est
 from infdepth import InfiniteNetworkClassifier, KernelFunction
 
 
@@ -71,7 +71,7 @@ def test_vote_rules_need_no_kernel_matrix(activation, monkeypatch):
 
 def test_default_limit_is_physical_memory(monkeypatch):
     monkeypatch.setattr(est, "FIT_MEMORY_LIMIT", None)
-    total = est._physical_memory()
+    total = est.physical_memory()
     assert total is not None and total > 2**28
     n = math.isqrt(total // (8 * est.FIT_MATRICES)) + 1  # just beyond it
     with pytest.raises(MemoryError, match="physical memory"):

@@ -403,7 +403,7 @@ class _RelativeRidge:
         self.make, self.rho = make, rho
 
     def fit(self, X, y):
-        from .estimators import _complement_solve
+        from .solvers.dense import complement_solve as _complement_solve
 
         # fitted with a unit ridge first: a cheap Cholesky (finite depth) or no solve at
         # all (depth infinity: a ridge > 0 there is the majority vote), instead of the

@@ -1,0 +1,398 @@
+"""InfiniteNetworkClassifier: the trained infinitely wide network of any depth."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import (
+    _num_samples,
+)
+
+from ..activations import (
+    Activation,
+    check_informative,
+    not_an_activation,
+)
+from ..activations import activation as _activation
+from ..dynamics import find_attractor
+from ..kernels import (
+    check_depth,
+    kernel_function,
+)
+from ..solvers.dense import check_fit_memory, complement_solve, spd_solve
+from .base import SphereClassifier
+from .compiled import FAST_MIN_TRAIN, compiled_kernels
+from .geometry import class_sums, pair_geometry, quiet_floats, row_block, segment_sums
+from .rules import VoteWeights
+
+
+# =========================================================================== the network
+class InfiniteNetworkClassifier(SphereClassifier):
+    """The classifier of an infinitely wide network of any depth, trained on squared loss.
+
+    At finite depth L the trained network predicts ``f(x) = k(x)^T (K + ridge I)^{-1} Y``
+    with k the normalized depth-L NNGP or NTK of :mod:`infdepth.kernels`, Y the one-hot
+    labels; the class is ``argmax_c f_c(x)``. At ``depth=math.inf`` the limiting rule of
+    docs/theory.md section 4 is applied directly, chosen by the dynamics of the dual activation
+    (:func:`infdepth.dynamics.find_attractor`):
+
+    ============================  ===================================================
+    dual's attractor              rule at depth infinity
+    ============================  ===================================================
+    0, 0 < dual'(0) < 1           singular kernel rule ``sum_i e_{y_i} h(<x, x_i>)``,
+                                  h the Koenigs function (log-domain weights)
+    0, dual'(0) = 0               1-nearest neighbour (antipodal points count as
+                                  neighbours for even duals, with the opposite label
+                                  for odd duals)
+    interior point, or 1 with     majority vote (the Gram matrix tends to a multiple
+    dual'(1) = 1 (ReLU)           of J plus a multiple of I)
+    1 with dual'(1) < 1           interpolation with psi = lim (1 - k) / dual'(1)^L,
+    (softplus)                    a conditionally negative definite kernel, plus a
+                                  constant (majority vote if ridge > 0)
+    dual = xi (linear)            linear-kernel interpolation (depth does not matter)
+    ============================  ===================================================
+
+    ``ridge`` does not change the singular and nearest-neighbour limits (the Gram matrix
+    tends to the identity). In the majority regimes ridge > 0 turns off the exact
+    coincidence exception below (a coincident test point then gets the majority vote; the
+    exact ridge limit there mixes its label with the class frequencies), and in the fourth
+    regime ridge > 0 gives the majority vote (the Gram matrix tends to J).
+
+    The singular, nearest-neighbour and majority rules need no linear solve: fit is O(n)
+    and prediction is one pass over the test x training inner products (the majority rule
+    needs none: only exact coincidences are looked up). A test point equal to training
+    points (after projection) gets the mean of their one-hot labels exactly, as the limit
+    of the interpolating network does.
+
+    Parameters
+    ----------
+    activation : str or Activation, default="relu"
+        A built-in name (``infdepth.BUILTIN_ACTIVATIONS``) or an :class:`~infdepth.Activation`.
+    kernel : {"ntk", "nngp"}, default="ntk"
+        Neural tangent kernel (all layers trained) or NNGP (last layer only).
+    depth : int or math.inf, default=3
+        Number of hidden layers L.
+    ridge : float, default=0.0
+        Ridge added to the diagonal of the normalized Gram matrix (k(x, x) = 1); 0 is
+        interpolation (the network trained to zero loss).
+    projection : "auto", None or transformer, default="auto"
+        "auto" fits a :class:`SphereProjection`; None means the rows are already unit
+        vectors (checked to 1e-6 and renormalized); a transformer is cloned, fitted, and
+        its output normalized.
+    activation_params : dict or None, default=None
+        Parameters for a built-in activation, e.g. ``{"a": 2.676}`` for "sine_family".
+    dtype, device
+        See :class:`~infdepth.kernels.Kernel`.
+    architecture : {"mlp", "resnet"}, default="mlp"
+        ``"resnet"``: the residual network of docs/resnet.md, branches scaled by
+        L^-branch_exponent. At every depth, including ``math.inf`` with
+        branch_exponent >= 1/2 (the depth-time ODE kernel; > 1/2: the input kernel), the
+        rule is kernel interpolation with its normalized kernel. Below 1/2 the infinitely
+        deep ResNet degenerates: the ReLU family gives the majority vote, other
+        activations raise; finite depths then use the complement coordinates (the Gram
+        matrix tends to J).
+    branch_exponent : float, default=0.5
+        gamma >= 0 in beta_L = L^-gamma (ResNet only).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray, only when X has feature names
+    projection_ : fitted transformer or None
+    X_fit_ : ndarray (n_samples, n_dims)
+        Training points on the sphere, sorted by class.
+    y_fit_ : ndarray of int
+        Class indices of ``X_fit_``.
+    attractor_ : str
+        Kind of the dual's attracting fixed point (see the table); "resnet" for ResNets.
+    rule_ : str
+        At finite depth "interpolation", or "complement" (the same interpolation solved in
+        complement coordinates 1 - k, used when the kernel tends to 1 with depth: ReLU
+        family and softplus); at depth infinity the taxonomy's kind
+        (``infdepth.limit(activation).kind``): "singular", "nearest_neighbor",
+        "majority_vote" or "psi_interpolation" (see :data:`RULES`).
+    dual_coef_ : ndarray (n_samples, n_classes) or None
+        Interpolation coefficients (finite depth, and the psi rule).
+    intercept_ : ndarray (n_classes,) or None
+        Constant term of the complement-coordinate and psi interpolants.
+    solver_ : str or None
+        "cholesky" or "eigh" (the pseudo-inverse fallback), None for the direct rules.
+    n_discarded_ : int
+        Eigen-directions dropped by the fallback (0 with Cholesky).
+
+    Examples
+    --------
+    >>> import math
+    >>> from sklearn.datasets import load_iris
+    >>> from infdepth.estimators import InfiniteNetworkClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = InfiniteNetworkClassifier("erf", kernel="nngp", depth=math.inf).fit(X, y)
+    >>> clf.rule_
+    'singular'
+    >>> float(clf.score(X, y))
+    1.0
+    """
+
+    def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
+                 activation_params=None, dtype="float64", device=None, architecture="mlp",
+                 branch_exponent=0.5):
+        self.activation = activation
+        self.kernel = kernel
+        self.depth = depth
+        self.ridge = ridge
+        self.projection = projection
+        self.activation_params = activation_params
+        self.dtype = dtype
+        self.device = device
+        self.architecture = architecture
+        self.branch_exponent = branch_exponent
+
+    # ------------------------------------------------------------------ parameters
+    def _activation(self) -> Activation:
+        shipped = getattr(self, "_cache", {}).get("activation")
+        if shipped is not None:  # installed by infdepth.distributed on a worker
+            return shipped
+        params = self.activation_params or {}
+        if isinstance(self.activation, Activation):
+            if params:
+                raise ValueError("activation_params cannot be used with an Activation instance")
+            return self.activation
+        if not isinstance(self.activation, str):
+            raise ValueError(not_an_activation(self.activation))
+        return _activation(self.activation, **params)
+
+    def _check_params(self):
+        if self.kernel not in ("ntk", "nngp"):
+            raise ValueError(f"kernel must be 'ntk' or 'nngp', got {self.kernel!r}")
+        depth = check_depth(self.depth)
+        ridge = self.ridge
+        if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not (
+            math.isfinite(ridge) and ridge >= 0
+        ):
+            raise ValueError(f"ridge must be a non-negative finite number, got {ridge!r}")
+        return self._activation(), depth, float(ridge)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Fit on X (n_samples, n_features) and labels y of any type (at least 2 classes)."""
+        with quiet_floats():
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
+        act, depth, ridge = self._check_params()
+        from ..resnet import check_architecture, check_branch_exponent
+
+        if check_architecture(self.architecture) == "resnet":
+            return self._fit_resnet(X, y, act, depth, ridge,
+                                    check_branch_exponent(self.branch_exponent))
+        attractor = find_attractor(check_informative(act).dual_function)
+        gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
+            attractor.kind == "one" and ridge == 0)
+        if gram:  # before anything is fitted or built
+            try:
+                n = _num_samples(X)
+            except TypeError:  # not array-like: validate_data says so below
+                n = 0
+            check_fit_memory(n, "the psi interpolation" if depth == math.inf
+                              else f"a depth-{depth} fit")
+        self._fit_common(X, y)
+        self.attractor_ = attractor.kind
+        self.dual_coef_ = self.intercept_ = self.solver_ = None
+        self.n_discarded_ = 0
+        self._log_scale = 0.0
+        self._ridge = ridge
+        kind = attractor.kind
+        if kind == "identity":
+            depth = min(depth, 1)  # the kernel is xi at every depth
+        if depth == math.inf:
+            if kind == "zero":
+                self.rule_ = "singular"
+            elif kind == "superattracting_zero":
+                self.rule_ = "nearest_neighbor"
+            elif kind in ("interior", "parabolic") or (kind == "one" and ridge > 0):
+                self.rule_ = "majority_vote"
+            else:  # "one"
+                self.rule_ = "psi_interpolation"
+                self._fit_complement(kernel_function(act, self.kernel, math.inf), 0.0,
+                                     infinite=True)
+            return self
+        fn = kernel_function(act, self.kernel, depth)
+        if kind in ("one", "parabolic"):
+            self.rule_ = "complement"
+            self._fit_complement(fn, ridge, infinite=False)
+        else:
+            self.rule_ = "interpolation"
+            self._fit_interpolation(fn, ridge)
+        return self
+
+    def _fit_resnet(self, X, y, act, depth, ridge, gamma):
+        """ResNet: kernel interpolation at any depth where the limit is a kernel."""
+        from ..resnet import resnet_limit
+
+        degenerate = depth == math.inf and gamma < 0.5
+        if degenerate:
+            record = resnet_limit(act, gamma)
+            if "majority" not in record.rule:
+                raise ValueError(record.message)
+        else:
+            try:
+                n = _num_samples(X)
+            except TypeError:
+                n = 0
+            check_fit_memory(n, f"a depth-{depth} ResNet fit")
+        self._fit_common(X, y)
+        self.attractor_ = "resnet"
+        self.dual_coef_ = self.intercept_ = self.solver_ = None
+        self.n_discarded_ = 0
+        self._log_scale = 0.0
+        self._ridge = ridge
+        if degenerate:
+            self.rule_ = "majority_vote"
+            return self
+        fn = self._function(depth)
+        if gamma < 0.5:
+            self.rule_ = "complement"
+            self._fit_complement(fn, ridge, infinite=False)
+        else:
+            self.rule_ = "interpolation"
+            self._fit_interpolation(fn, ridge)
+        return self
+
+    def _train_pairs(self):
+        X = self.X_fit_
+        return pair_geometry(X, X, self._train_T())
+
+    def _fit_interpolation(self, fn, ridge):
+        sign, logabs = fn.log(*self._train_pairs())
+        with np.errstate(under="ignore"):
+            K = sign * np.exp(logabs)
+        K = (K + K.T) / 2
+        K[np.diag_indices_from(K)] += ridge
+        self.dual_coef_, self.solver_, self.n_discarded_ = spd_solve(
+            K, self._onehot(), f"depth-{self.depth} {self.kernel.upper()} Gram matrix"
+        )
+
+    def _fit_complement(self, fn, ridge, infinite):
+        log_e = fn.log_complement(*self._train_pairs())
+        log_e = np.minimum(log_e, log_e.T)  # symmetric; exact zeros on the diagonal
+        np.fill_diagonal(log_e, -np.inf)
+        top = float(np.max(log_e))
+        if ridge > 0:
+            top = max(top, math.log(ridge))
+        if not np.isfinite(top):  # every training point is the same point
+            top = 0.0
+        with np.errstate(under="ignore"):
+            E = np.exp(log_e - top)
+        if ridge > 0:
+            E[np.diag_indices_from(E)] -= math.exp(math.log(ridge) - top)
+        t = 0.0 if infinite else math.exp(top)
+        c0, beta, self.solver_, self.n_discarded_ = complement_solve(E, self._onehot(), t)
+        self._log_scale = top
+        self.intercept_, self.dual_coef_ = c0, beta
+
+    # ------------------------------------------------------------------ predict
+    def _function(self, depth=None):
+        depth = check_depth(self.depth) if depth is None else depth
+        if self.attractor_ == "identity":
+            depth = min(depth, 1)
+        if self.attractor_ == "resnet":
+            return kernel_function(self._activation(), self.kernel, depth,
+                                   architecture="resnet", branch_exponent=self.branch_exponent)
+        return kernel_function(self._activation(), self.kernel, depth)
+
+    def _kernel_table_key(self):
+        if self.rule_ in ("majority_vote", "nearest_neighbor") or self.attractor_ == "resnet":
+            return None  # ResNet tables are rebuilt after unpickling
+        depth = (math.inf if self.rule_ in ("singular", "psi_interpolation")
+                 else check_depth(self.depth))
+        if self.attractor_ == "identity":
+            depth = min(depth, 1)
+        return (self.kernel, depth)
+
+    def _block_rows(self, n_train):
+        if self.rule_ == "majority_vote":
+            return 1 << 16
+        if self.rule_ == "singular" and self.device is None and compiled_kernels() is not None and (
+                n_train >= FAST_MIN_TRAIN or self.dtype == "float32"):
+            return 4096  # the compiled pass keeps no block-sized temporaries
+        return row_block(n_train)
+
+    def _outputs_block(self, Q):
+        rule = self.rule_
+        if rule == "majority_vote":
+            return self._majority(Q)
+        if rule == "singular":
+            fn = self._function(math.inf)
+            weights = VoteWeights(fn.log, self._activation().dual_function.parity,
+                               ("h", self.kernel))
+            return self._vote_outputs(Q, weights)
+        if rule == "nearest_neighbor":
+            return self._nearest(Q)
+        xi, delta, eps = pair_geometry(Q, self.X_fit_, self._train_T())
+        if rule == "interpolation":
+            fn = self._function()
+            sign, logabs = fn.log(xi, delta, eps)
+            top = np.max(logabs, axis=1, initial=-np.inf)
+            dead = ~np.isfinite(top)
+            top = np.where(dead, 0.0, top)
+            with np.errstate(under="ignore"):
+                W = sign * np.exp(logabs - top[:, None])
+            f = class_sums(W, self.dual_coef_)
+            if np.any(dead) and self.attractor_ == "superattracting_zero":
+                # every kernel value underflows even in log form: the network is at its
+                # depth-infinity limit to all representable precision
+                f[dead] = self._nearest(Q[dead])
+            return f
+        fn = self._function(math.inf if rule == "psi_interpolation" else None)
+        with np.errstate(under="ignore"):
+            e = np.exp(fn.log_complement(xi, delta, eps) - self._log_scale)
+        f = self.intercept_[None, :] - class_sums(e, self.dual_coef_)
+        if rule == "psi_interpolation":  # exact coincidences: the interpolated labels, exactly
+            hit = delta == 0
+            if self._activation().dual_function.parity == 1:
+                hit |= eps == 0
+            rows = np.flatnonzero(np.any(hit, axis=1))
+            if rows.size:
+                f[rows] = segment_sums(hit[rows].astype(float), self._seg) / np.count_nonzero(
+                    hit[rows], axis=1)[:, None]
+        return f
+
+    def _nearest(self, Q):
+        """1-NN (depth-infinity limit for dual(0) = dual'(0) = 0), ties averaged."""
+        parity = self._activation().dual_function.parity
+        xi, delta, eps = pair_geometry(Q, self.X_fit_, self._train_T())
+        if parity == 0:
+            dist, sign = delta, np.ones_like(delta)
+        else:
+            dist = np.minimum(delta, eps)
+            sign = np.where((eps < delta) & (parity == -1), -1.0, 1.0)
+        best = np.min(dist, axis=1, keepdims=True)
+        tie = dist == best
+        f = segment_sums(np.where(tie, sign, 0.0), self._seg)
+        return f / np.count_nonzero(tie, axis=1)[:, None]
+
+    def _majority(self, Q):
+        counts = np.diff(self._seg).astype(float)
+        f = np.tile(counts / counts.sum(), (Q.shape[0], 1))
+        if self._ridge > 0:  # see the class docstring: no exact-coincidence exception
+            return f
+        table = self._cache.get("rows")
+        if table is None:  # cached only once complete (an interrupt leaves no partial table)
+            table = {}
+            for j, row in enumerate(self.X_fit_ + 0.0):  # + 0.0 merges -0.0 with 0.0
+                table.setdefault(row.tobytes(), []).append(j)
+            self._cache["rows"] = table
+        parity = self._activation().dual_function.parity
+        for i, q in enumerate(Q + 0.0):
+            hits = [(j, 1.0) for j in table.get(q.tobytes(), ())]
+            if parity != 0:
+                hits += [(j, float(parity)) for j in table.get((-q + 0.0).tobytes(), ())]
+            if hits:
+                out = np.zeros(self.classes_.size)
+                for j, s in hits:
+                    out[self.y_fit_[j]] += s
+                f[i] = out / len(hits)
+        return f
