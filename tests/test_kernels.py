@@ -281,9 +281,9 @@ def test_compiled_gram_path_equals_numpy_path(monkeypatch, name, params, kind, d
     """The numba passes (the 'fast' extra) agree with the numpy path: most entries come
     from the value-domain GapTable (built to 1e-10 relative), the rest from the same log
     table with the same cubic."""
-    from infdepth import kernels
+    from infdepth.kernels import compiled as kernels
 
-    assert kernels._fused_values() is not None, "numba is part of the test extra"
+    assert kernels.compiled_fused_values() is not None, "numba is part of the test extra"
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 5))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -309,9 +309,9 @@ def test_compiled_gram_path_equals_numpy_path(monkeypatch, name, params, kind, d
 def test_compiled_gram_matches_direct_recursion(name, params, kind, depth):
     """The compiled Gram pass (value-domain GapTable, log-table fallback in unusable cells:
     sign changes, under/overflow) is accurate to 1e-9 against the direct recursion."""
-    from infdepth import kernels
+    from infdepth.kernels import compiled as kernels
 
-    assert kernels._gap_values() is not None, "numba is part of the test extra"
+    assert kernels.compiled_gap_values() is not None, "numba is part of the test extra"
     rng = np.random.default_rng(4)
     xi, _, _ = dense_points(rng, 3000)
     xi = np.concatenate([xi, rng.uniform(-1, 1, 3000), np.linspace(-0.5, 0.5, 1001)])

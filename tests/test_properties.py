@@ -32,6 +32,7 @@ from infdepth import (
     SphereProjection,
 )
 from infdepth.estimators import IllConditionedGramWarning
+from infdepth.kernels.gram import UNIT_NORM_TOL
 
 DESIGNED = infdepth.design_activation(dimension=3)  # 0.61 xi + 0.39 xi^2: singular, no parity
 ACTIVATIONS = {"relu": "relu", "erf": "erf", "designed": DESIGNED}
@@ -156,7 +157,7 @@ def test_gram_symmetric_rotation_invariant_psd(name, kind, depth, data):
     X, Z, Q = data
     if depth == math.inf and _parity(name) == -1:
         assume(not _antipodal_pair(X, Z) and not _antipodal_pair(X, X))
-    kern = Kernel(_act(name), kind=kind, depth=depth)
+    kern = Kernel(_act(name), kind=kind, depth=depth, coincident="inf")  # +inf at x = z
     XR, ZR = _rotate(X, Q), _rotate(Z, Q)
     if depth == math.inf:  # h is +inf on coinciding points, steep near them
         with np.errstate(over="ignore"):
@@ -195,13 +196,29 @@ def test_float32_gram_is_float64_up_to_the_inner_products_rounding(name, kind, d
     assert np.all(np.abs(K32.astype(float) - K64) <= bound)
 
 
+def test_nearly_unit_rows_are_renormalized():
+    """One tolerance (UNIT_NORM_TOL) for every entry point; accepted rows are renormalized,
+    so the Gram matrix equals that of the exactly normalized rows."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20, 4))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    scaled = X * (1 + 0.5 * UNIT_NORM_TOL * rng.uniform(-1, 1, (20, 1)))
+    kernel = Kernel("erf", "nngp", 3)
+    np.testing.assert_allclose(kernel(scaled), kernel(X), rtol=1e-14, atol=1e-15)
+    with pytest.raises(ValueError, match="unit vectors"):
+        kernel(X * (1 + 2 * UNIT_NORM_TOL))
+    clf = InfiniteNetworkClassifier("erf", projection=None).fit(scaled, np.arange(20) % 2)
+    np.testing.assert_allclose(np.linalg.norm(clf.X_fit_, axis=1), 1, rtol=4e-16)
+
+
 @FEW
 @given(name=act_names, depth=st.sampled_from([1, 3]),
        X=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=4),
                     elements=any_float))
 def test_gram_rejects_non_unit_rows(name, depth, X):
-    norms = np.einsum("ij,ij->i", X, X) if np.all(np.isfinite(X)) else None
-    assume(norms is None or np.any(np.abs(norms - 1) > 1e-9))
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X)) if np.all(np.isfinite(X)) else None
+    assume(norms is None or np.any(~(np.abs(norms - 1) <= UNIT_NORM_TOL)))
     with pytest.raises(ValueError, match="unit vectors|NaN or infinity") as info:
         Kernel(_act(name), depth=depth)(X)
     assert type(info.value) is ValueError

@@ -387,13 +387,13 @@ def test_large_depth_extrapolation_vs_recursion(name, kind, tol):
     (k_L = k_inf + c1/L + c2/L^2); against the literal recursion at L = 20000 on 61 points
     spread over s in [-90, 90]. The ReLU NTK's square-root singularity at rho = 1 leaves
     a measured 1e-8 (relative to max(|k|, 1e-3)); smooth cases 1e-12."""
-    from infdepth.kernels import _from_s
+    from infdepth.kernels.tables import complements_from_s
     from infdepth.resnet import EXTRAPOLATE_ABOVE, _initial, _recursion
 
     act = ACTS[name]
     L = 2 * EXTRAPOLATE_ABOVE
     s = np.linspace(-90, 90, 61)
-    delta, _ = _from_s(s)
+    delta, _ = complements_from_s(s)
     xi = -np.tanh(s / 2)
     ref = _recursion(act, kind, _initial(kind, xi, delta), L, 0.5).kernel(kind)
     got = resnet_state(act, kind, L, xi, delta).kernel(kind)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import infdepth
-import infdepth.kernels as kernels
+import infdepth.kernels.tables as kernels
 import infdepth.solvers.dense as est
 from infdepth import InfiniteNetworkClassifier, KernelFunction
 
@@ -138,7 +138,7 @@ def test_interrupted_complement_cells_are_built_again(monkeypatch):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(kernels._PanelFit, "cells", interrupted)
+        patch.setattr(kernels.PanelFit, "cells", interrupted)
         with pytest.raises(KeyboardInterrupt):
             fn.log_complement(np.array([0.5]))
     assert fn._complement_cells is None

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Activation
-from .kernels import KernelFunction, _check_kind, _complements, check_depth
+from .kernels.function import KernelFunction, check_depth, check_kind, checked_complements
 from .variance import VarianceDual, variance_dual
 
 __all__ = [
@@ -379,7 +379,7 @@ class _Parity:
 
 def _resnet_init(fn, act: Activation, kind: str, depth, branch_exponent) -> None:
     fn.activation = act
-    fn.kind = _check_kind(kind)
+    fn.kind = check_kind(kind)
     fn.depth = check_depth(depth)
     fn.architecture = "resnet"
     fn.branch_exponent = check_branch_exponent(branch_exponent)
@@ -438,7 +438,7 @@ class ResNetKernelFunction(KernelFunction):
 
     def log_complement(self, xi, delta=None, eps=None) -> np.ndarray:
         """log(1 - k(xi))."""
-        return self._evaluate(*_complements(xi, delta, eps), out="complement")[0]
+        return self._evaluate(*checked_complements(xi, delta, eps), out="complement")[0]
 
     def __repr__(self) -> str:
         return (f"ResNetKernelFunction({self.activation.name!r}, kind={self.kind!r}, "

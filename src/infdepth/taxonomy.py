@@ -522,11 +522,12 @@ def limit_predict(act, X_train, y_train, X_test, **params) -> np.ndarray:
       the stated fallback is the minimum-norm least-squares solution (SVD, numpy's default
       cutoff) whenever the condition number exceeds :data:`CONDITION_LIMIT`.
     """
-    from .kernels import Kernel, _check_unit_rows, inner_products, kernel_function
+    from .kernels import Kernel, inner_products, kernel_function
+    from .kernels.gram import check_unit_rows
 
     act = _activation(act, **params) if isinstance(act, str) else act
-    X_train = _check_unit_rows(X_train, "X_train")
-    X_test = _check_unit_rows(X_test, "X_test")
+    X_train = check_unit_rows(X_train, "X_train")
+    X_test = check_unit_rows(X_test, "X_test")
     y = np.asarray(y_train, dtype=float).ravel()
     if y.shape[0] != X_train.shape[0]:
         raise ValueError(f"y_train has {y.shape[0]} labels for {X_train.shape[0]} points")

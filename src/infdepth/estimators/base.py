@@ -22,6 +22,7 @@ from ..kernels import (
     KernelFunction,
     check_dtype,
 )
+from ..kernels.gram import check_unit_rows
 from .compiled import FAST_MIN_TRAIN, FLOAT32_NEAR_GAP, NEAR_GAP, compiled_kernels
 from .geometry import quiet_floats, row_block
 from .outputs import normalize_outputs, simplex_projection
@@ -42,7 +43,7 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
     def _fit_common(self, X, y):
         check_dtype(self.dtype)
         if self.device is not None:
-            from ..torch_backend import resolve_device
+            from ..kernels.torch_backend import resolve_device
 
             resolve_device(self.device)
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -83,15 +84,8 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
             if not np.all(np.isfinite(Z)):
                 raise ValueError("the projection returned NaN or infinite values")
             return normalize_rows(Z)
-        norms = np.sqrt(np.einsum("ij,ij->i", X, X))
-        bad = np.abs(norms - 1) > 1e-6
-        if np.any(bad):
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"projection=None means the rows are unit vectors, but row {i} has norm "
-                f"{norms[i]:.6g}; use projection='auto' (SphereProjection)"
-            )
-        return X / norms[:, None]
+        return check_unit_rows(X, "X", "projection=None means the rows are unit vectors; "
+                               "use projection='auto' (SphereProjection)")
 
     def _onehot(self) -> np.ndarray:
         Y = np.zeros((self.y_fit_.size, self.classes_.size))
@@ -107,7 +101,7 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
 
     def _device_arrays(self):
         """Device copies of the training set and tables, kept for later predictions."""
-        from ..torch_backend import DeviceArrays
+        from ..kernels.torch_backend import DeviceArrays
 
         arrays = self._cache.get("device")
         if arrays is None or arrays.key != (str(self.device), self.dtype):

@@ -14,11 +14,8 @@ from ..kernels import (
     GAP_MASK,
     GAP_SHIFT,
 )
+from ..kernels.gram import FLOAT32_NEAR_GAP, NEAR_GAP  # noqa: F401 - re-exported
 
-#: Pairs with 1 - |<x, z>| below this get 1 -+ <x, z> from the vectors themselves.
-NEAR_GAP = 1e-4
-#: With dtype="float32", pairs with 1 - |<x, z>| below this are computed in float64.
-FLOAT32_NEAR_GAP = 1e-3
 #: The fused depth-infinity pass is used from this many training points on (and only if
 #: numba is importable); the choice depends on the training set only, so it is the same
 #: for every block of test rows.

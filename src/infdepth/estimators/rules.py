@@ -101,7 +101,7 @@ class VoteWeights:
 
     def outputs_device(self, Q, X, seg, table, arrays, near_gap):
         """The table read on a torch device; near pairs finished on the host in float64."""
-        from ..torch_backend import gap_lookup
+        from ..kernels.torch_backend import gap_lookup
 
         torch = arrays.torch
         W = gap_lookup(arrays.block(Q) @ arrays(X).T, arrays(table.coefs, exact=True), 0,

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .kernels import GAP_BASE, GAP_CELLS, GAP_MASK, GAP_SHIFT, GAP_TSCALE
+from .gap_table import GAP_BASE, GAP_CELLS, GAP_MASK, GAP_SHIFT, GAP_TSCALE
 
 __all__ = ["resolve_device", "gap_lookup", "DeviceArrays"]
 

@@ -1,0 +1,174 @@
+"""Piecewise tables of a kernel in s = log((1 - xi) / (1 + xi)): Chebyshev panel fits
+resampled onto cubic Hermite cells (docs/theory.md section 3)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.polynomial import chebyshev as cheb
+
+#: Table range in s = log((1 - xi) / (1 + xi)).
+S_MAX = 93.0
+PANEL_WIDTH = 1.0
+CHEBYSHEV_DEGREE = 16
+CELLS_PER_PANEL = 128
+
+
+@dataclass
+class CubicTable:
+    """Piecewise cubic Hermite table on a uniform grid of s.
+
+    Cell i covers [start + i step, start + (i+1) step); on it the value is
+    c0 + c1 t + c2 t^2 + c3 t^3 with t in [0, 1). ``sign[i]`` is the sign of the
+    tabulated quantity on the cell, 0 where the cell must be computed directly
+    (a sign change or a non-finite node inside its panel).
+    """
+
+    start: float
+    step: float
+    c0: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    c3: np.ndarray
+    sign: np.ndarray
+
+    def lookup(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, sign, needs_direct) at s."""
+        u = s
+        u -= self.start
+        u *= 1.0 / self.step
+        n = self.c0.size
+        lo, hi = (u.min(), u.max()) if u.size else (0.0, 0.0)
+        if lo >= 0 and hi < n:  # the common case: everything inside the table
+            outside = np.zeros(u.shape, dtype=bool)
+        else:  # NaN (delta = eps = 0) counts as outside
+            outside = ~((u >= 0) & (u < n))
+            u = np.where(outside, 0.0, u)
+        cell = u.astype(np.intp)
+        t = u
+        t -= cell
+        value = np.take(self.c3, cell)
+        value *= t
+        value += np.take(self.c2, cell)
+        value *= t
+        value += np.take(self.c1, cell)
+        value *= t
+        value += np.take(self.c0, cell)
+        sign = np.take(self.sign, cell)
+        unusable = sign == 0
+        return value, sign, outside | unusable
+
+
+class PanelFit:
+    """Chebyshev interpolants of a tabulated quantity on unit panels of s.
+
+    A panel is *usable* when its node values are finite with one sign, and
+    *converged* when its last two Chebyshev coefficients are below 1e-14 (the
+    degree is then raised by :meth:`KernelFunction._build`). Panels that are -inf
+    throughout are exact zeros.
+    """
+
+    TAIL = 1e-14
+
+    def __init__(self, n_panels: int) -> None:
+        self.coefficients: list[np.ndarray | None] = [None] * n_panels
+        self.sign = np.zeros(n_panels)
+        self.converged = np.ones(n_panels, dtype=bool)
+        self.zero = np.zeros(n_panels, dtype=bool)
+
+    @classmethod
+    def fit(cls, values: np.ndarray, signs: np.ndarray) -> PanelFit:
+        fit = cls(values.shape[0])
+        fit.refit(np.arange(values.shape[0]), values, signs)
+        return fit
+
+    def refit(self, panels: np.ndarray, values: np.ndarray, signs: np.ndarray) -> None:
+        degree = values.shape[1] - 1
+        usable = np.all(np.isfinite(values), axis=1) & np.all(signs == signs[:, :1], axis=1)
+        usable &= signs[:, 0] != 0
+        self.zero[panels] = np.all(np.isneginf(values), axis=1)
+        self.sign[panels] = np.where(usable, signs[:, 0], 0.0)
+        self.converged[panels] = True
+        if not np.any(usable):
+            return
+        c = _chebyshev_interpolation(degree) @ values[usable].T  # (degree + 1, n_usable)
+        tail = np.max(np.abs(c[-2:]), axis=0)
+        ok = tail <= self.TAIL * np.maximum(1.0, np.abs(c[0]))
+        for j, p in enumerate(panels[usable]):
+            self.coefficients[p] = c[:, j]
+            self.converged[p] = ok[j]
+
+    def cells(self, start: float) -> CubicTable:
+        """Cubic Hermite cells, as many per panel as the worst panel needs for 1e-12
+        (absolute, in log|k|: relative in k), or a few ulps of the tabulated values."""
+        panels = [p for p, c in enumerate(self.coefficients) if c is not None and self.sign[p]]
+        per_panel = CELLS_PER_PANEL
+        while per_panel < 32 * CELLS_PER_PANEL:
+            t = np.linspace(-1, 1, 2 * per_panel + 1)
+            f, df = self._values(panels, t)
+            mid = _hermite_midpoints(f[:, ::2], df[:, ::2] * 2)
+            # 1e-12, or the rounding of the tabulated numbers themselves when they are
+            # large (log|k| ~ L log c0 at great depth): a few ulps of the largest
+            allowed = np.maximum(1e-12, 8 * np.finfo(float).eps * np.max(np.abs(f), axis=1))
+            if not panels or np.all(np.max(np.abs(mid - f[:, 1::2]), axis=1) <= allowed):
+                break
+            per_panel *= 2
+        t = np.linspace(-1, 1, per_panel + 1)
+        n = len(self.coefficients)
+        coef = np.zeros((4, n, per_panel))
+        f, df = self._values(panels, t)
+        f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
+        coef[:, panels] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
+        cell_sign = np.repeat(self.sign, per_panel).reshape(n, per_panel)
+        coef[0, self.zero] = -np.inf
+        coef[1:, self.zero] = 0.0
+        cell_sign[self.zero] = 1.0
+        c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
+        return CubicTable(start, PANEL_WIDTH / per_panel, c0, c1, c2, c3, cell_sign.ravel())
+
+    def _values(self, panels: list[int], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values and derivatives (per unit of cell variable) on the grid t of each panel.
+
+        Panels are grouped by degree; each group is one product with the Chebyshev
+        Vandermonde matrix of t (and of the derivative's coefficients).
+        """
+        f = np.empty((len(panels), t.size))
+        df = np.empty_like(f)
+        groups: dict[int, list[int]] = {}
+        for row, p in enumerate(panels):
+            groups.setdefault(self.coefficients[p].size, []).append(row)
+        for size, rows in groups.items():
+            c = np.array([self.coefficients[panels[r]] for r in rows])  # (rows, size)
+            vander = cheb.chebvander(t, size - 1)
+            derivative = cheb.chebder(np.eye(size), axis=0)  # (size - 1, size)
+            f[rows] = c @ vander.T
+            df[rows] = c @ (vander[:, : size - 1] @ derivative).T * (t[1] - t[0])
+        return f, df
+
+
+@functools.lru_cache(maxsize=8)
+def _chebyshev_interpolation(degree: int) -> np.ndarray:
+    """Matrix taking values at the Chebyshev-Lobatto nodes of [-1, 1] to coefficients."""
+    nodes = np.cos(np.pi * np.arange(degree + 1) / degree)[::-1]
+    return np.linalg.inv(cheb.chebvander(nodes, degree))
+
+
+def _hermite_midpoints(f: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Cubic Hermite interpolant at cell midpoints from nodal values and derivatives."""
+    return (f[..., :-1] + f[..., 1:]) / 2 + (df[..., :-1] - df[..., 1:]) / 8
+
+
+
+def complements_from_s(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1 - xi, 1 + xi) from s = log((1 - xi) / (1 + xi)), both accurate."""
+    delta = 2 / (1 + np.exp(-s))
+    eps = 2 / (1 + np.exp(s))
+    return delta, eps
+
+
+def log_abs_xi(s: np.ndarray) -> np.ndarray:
+    """log|xi| for xi = -tanh(s / 2)."""
+    with np.errstate(divide="ignore"):
+        return np.log(np.abs(np.tanh(s / 2)))
