@@ -12,6 +12,7 @@ import pytest
 
 from infdepth import reproduce
 from infdepth.reproduce import QUICK, Sizes, fit_slope, sizes_for
+from infdepth.reproduce import depth as reproduce_depth
 
 TINY = Sizes(
     dimensions=(2, 3),
@@ -73,7 +74,7 @@ def test_outputs_exist_and_contain_numbers(tiny_run):
     means = list(csv.DictReader((out / "consistency.csv").open()))
     assert means and all(math.isfinite(_number(r["mean_excess_error"])) for r in means)
     depth = list(csv.DictReader((out / "depth.csv").open()))
-    assert len(depth) == len(TINY.regression_depths) * len(reproduce.DEPTH_RIDGES)
+    assert len(depth) == len(TINY.regression_depths) * len(reproduce_depth.DEPTH_RIDGES)
     assert all(math.isfinite(_number(r["mse_posterior"])) for r in depth)
     assert "| d |" in (out / "summary.md").read_text()
     assert (out / "synthetic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -115,7 +116,7 @@ def test_consistency_slopes_are_negative(tiny_run):
 
 def test_depth_section_regression_error_grows(tiny_run):
     _, summary = tiny_run
-    main = [m for m in summary["depth"]["means"] if m["ridge"] == reproduce.DEPTH_MAIN_RIDGE]
+    main = [m for m in summary["depth"]["means"] if m["ridge"] == reproduce_depth.DEPTH_MAIN_RIDGE]
     shallow, deep = main[0], main[-1]
     assert deep["mse_smooth"] > 10 * shallow["mse_smooth"]
     # deep networks output ~0 off the training points: MSE of the zero function

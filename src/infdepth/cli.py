@@ -201,7 +201,7 @@ def cmd_plot_taxonomy(args) -> int:
 
 
 def _add_reproduce(subparsers) -> None:
-    from .reproduce import add_arguments, run_from_args
+    from .reproduce.command import add_arguments, run_from_args
 
     p = subparsers.add_parser(
         "reproduce",

@@ -33,6 +33,8 @@ scikit-learn's ``working_memory`` on the worker; choose row chunks of 10^4 - 10^
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
@@ -119,3 +121,21 @@ def dask_method(estimator, X, method: str):
         _apply, shipped, method, dtype=np.float64, chunks=(X.chunks[0], (n_classes,)),
         meta=np.empty((0, 0), dtype=np.float64),
     )
+
+
+def is_dask_array(X) -> bool:
+    """Whether X is a ``dask.array.Array`` (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks")
+
+
+def dask_blockwise(method):
+    """Decorate a prediction method ``method(self, X)``: a Dask array X is computed
+    blockwise along its rows by :func:`dask_method`, anything else directly."""
+
+    @functools.wraps(method)
+    def wrapper(self, X):
+        if is_dask_array(X):
+            return dask_method(self, X, method.__name__)
+        return method(self, X)
+
+    return wrapper

@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
 from ..activations import (
     Activation,
 )
+from ..distributed import dask_blockwise
 from ..kernels import (
     GapTable,
     KernelFunction,
@@ -32,10 +33,6 @@ from .rules import RULE_ALIASES, VoteWeights
 
 
 # =========================================================================== base class
-def is_dask_array(X) -> bool:
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks")
-
-
 class SphereClassifier(ClassifierMixin, BaseEstimator):
     """Shared machinery: projection, label coding, blocked prediction, Dask dispatch."""
 
@@ -198,32 +195,23 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
     def _block_rows(self, n_train: int) -> int:
         return row_block(n_train)
 
+    @dask_blockwise
     def decision_function(self, X):
         """Normalized outputs D(x) (see the module docstring); 1-d for two classes."""
-        if is_dask_array(X):
-            from ..distributed import dask_method
-
-            return dask_method(self, X, "decision_function")
         D = normalize_outputs(self._outputs(X))
         return D[:, 1] - D[:, 0] if D.shape[1] == 2 else D
 
+    @dask_blockwise
     def predict_proba(self, X):
         """Class probabilities: D(x) projected onto the simplex, Laplace-smoothed for the
         vote rules (see "Outputs" in the module docstring)."""
-        if is_dask_array(X):
-            from ..distributed import dask_method
-
-            return dask_method(self, X, "predict_proba")
         P = simplex_projection(normalize_outputs(self._outputs(X)))
         n, k = self.X_fit_.shape[0], P.shape[1]
         return (n * P + 1.0) / (n + k)
 
+    @dask_blockwise
     def predict(self, X):
         """Class labels: argmax of the outputs."""
-        if is_dask_array(X):
-            from ..distributed import dask_method
-
-            return dask_method(self, X, "predict")
         D = normalize_outputs(self._outputs(X))
         return self.classes_[np.argmax(D, axis=1)]
 
