@@ -6,6 +6,7 @@ import math
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _num_samples,
 )
@@ -136,6 +137,19 @@ class InfiniteNetworkClassifier(SphereClassifier):
     1.0
     """
 
+    _parameter_constraints: dict = {
+        "activation": [str, Activation],
+        "kernel": [StrOptions({"ntk", "nngp"})],
+        "depth": [Interval(numbers.Integral, 0, None, closed="left"), Options(float, {math.inf})],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "projection": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
+        "activation_params": [dict, None],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "device": "no_validation",  # a str or torch.device: checked by the torch backend
+        "architecture": [StrOptions({"mlp", "resnet"})],
+        "branch_exponent": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
                  activation_params=None, dtype="float64", device=None, architecture="mlp",
                  branch_exponent=0.5):
@@ -165,13 +179,10 @@ class InfiniteNetworkClassifier(SphereClassifier):
         return _activation(self.activation, **params)
 
     def _check_params(self):
-        if self.kernel not in ("ntk", "nngp"):
-            raise ValueError(f"kernel must be 'ntk' or 'nngp', got {self.kernel!r}")
-        depth = check_depth(self.depth)
+        self._validate_params()  # the declarative constraints above; then what they cannot say
+        depth = check_depth(self.depth)  # at most MAX_DEPTH
         ridge = self.ridge
-        if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not (
-            math.isfinite(ridge) and ridge >= 0
-        ):
+        if not math.isfinite(ridge):
             raise ValueError(f"ridge must be a non-negative finite number, got {ridge!r}")
         return self._activation(), depth, float(ridge)
 
