@@ -81,6 +81,17 @@ SLOPE_SAFETY = _SLOPE_SAFETY
 OSCILLATION_DELTA = 1e-12
 OSCILLATION_SAMPLES = 256
 
+#: The rule at depth infinity of each regime of the depth map (the attractor's class,
+#: :attr:`infdepth.dynamics.Attractor.kind`). The one table from regime to rule: used by
+#: :func:`classify`, :func:`limit` and ``InfiniteNetworkClassifier`` (``rule_``).
+RULE_OF_REGIME = {
+    "zero": "singular",
+    "superattracting_zero": "nearest_neighbor",
+    "interior": "majority_vote",
+    "parabolic": "majority_vote",
+    "one": "psi_interpolation",
+}
+
 _RULES = {
     "singular": "sign(sum_i y_i h(<x, x_i>)), h(1 - d) = d^-gamma P(log d): "
     "the singular kernel classifier, kernel ~ ||x - z||^-alpha",
@@ -232,11 +243,11 @@ def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0
                 f"m = {m:.12g} counted as 1 (|m - 1| = {abs(m - 1):.2g} <= {tol:.2g} = "
                 f"max({SLOPE_TOLERANCE:g}, {SLOPE_SAFETY:g} x uncertainty))"
             )
-        return "majority_vote", "parabolic", decisions
+        return RULE_OF_REGIME["parabolic"], "parabolic", decisions
     if m < 1:
         if m_uncertainty > 1e-10:
             decisions.append(f"m = {m:.6g} < 1 beyond its tolerance {tol:.2g}")
-        return "psi_interpolation", "one", decisions
+        return RULE_OF_REGIME["one"], "one", decisions
     if math.isinf(m):
         decisions.append(
             "m = inf: the tail of sum_k k c_k diverges (c_k decays like k^-p with p <= 2)"
@@ -244,16 +255,16 @@ def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0
     elif m_uncertainty > 1e-10:
         decisions.append(f"m = {m:.6g} > 1 beyond its tolerance {tol:.2g}")
     if value_at_zero > ZERO_TOLERANCE:
-        return "majority_vote", "interior", decisions
+        return RULE_OF_REGIME["interior"], "interior", decisions
     if value_at_zero != 0:
         decisions.append(
             f"dual(0) = {value_at_zero:.3g} counted as 0 (<= {ZERO_TOLERANCE:g})"
         )
     if c0 > ZERO_TOLERANCE:
-        return "singular", "zero", decisions
+        return RULE_OF_REGIME["zero"], "zero", decisions
     if c0 != 0:
         decisions.append(f"dual'(0) = {c0:.3g} counted as 0 (<= {ZERO_TOLERANCE:g})")
-    return "nearest_neighbor", "superattracting_zero", decisions
+    return RULE_OF_REGIME["superattracting_zero"], "superattracting_zero", decisions
 
 
 def singular_exponent(c0: float, m: float) -> float:

@@ -24,6 +24,7 @@ from ..kernels import (
 )
 from ..resnet import check_architecture, check_branch_exponent, resnet_limit
 from ..solvers.dense import check_fit_memory, complement_solve, spd_solve
+from ..taxonomy import RULE_OF_REGIME
 from .base import SphereClassifier
 from .compiled import FAST_MIN_TRAIN, compiled_kernels
 from .geometry import class_sums, pair_geometry, quiet_floats, row_block, segment_sums
@@ -239,13 +240,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
             depth = min(depth, 1)  # the kernel is xi at every depth
         if depth < math.inf:
             return kind, ("complement" if kind in ("one", "parabolic") else "interpolation"), depth
-        if kind == "zero":
-            return kind, "singular", depth
-        if kind == "superattracting_zero":
-            return kind, "nearest_neighbor", depth
-        if kind in ("interior", "parabolic") or (kind == "one" and ridge > 0):
+        if kind == "one" and ridge > 0:  # the Gram matrix tends to J: a ridge votes
             return kind, "majority_vote", depth
-        return kind, "psi_interpolation", depth  # "one", interpolating
+        return kind, RULE_OF_REGIME[kind], depth
 
     def _train_pairs(self):
         X = self.X_fit_
