@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--activations", nargs="+", default=["relu", "erf"])
+    parser.add_argument("--architecture", choices=["mlp", "resnet"], default="mlp",
+                        help="resnet: h_l = h_(l-1) + L^-1/2 W_l phi(h_(l-1)) (docs/resnet.md)")
     parser.add_argument("--min-time", type=float, default=2.0,
                         help="repeat timed calls (at most 3) until this many seconds are spent")
     args = parser.parse_args()
@@ -59,7 +61,20 @@ def main() -> None:
     results = []
     for name in args.activations:
         for depth in args.depths:
-            if name == "relu":
+            if args.architecture == "resnet":
+                # h_0 = U x (q_0 = xi for unit x), branches beta W phi(h) with beta = L^-1/2
+                # and phi normalized (relu: sqrt 2 relu; erf: erf / sqrt(E erf(u)^2))
+                beta = depth ** -0.5
+                scale = math.sqrt(2) if name == "relu" else 1 / math.sqrt(erf_c)
+                nonlinearity = stax.Relu() if name == "relu" else stax.Erf()
+                first = stax.Dense(width, W_std=math.sqrt(d), b_std=0.0)
+                block = stax.serial(
+                    stax.FanOut(2),
+                    stax.parallel(stax.Identity(),
+                                  stax.serial(nonlinearity,
+                                              stax.Dense(width, W_std=beta * scale, b_std=0.0))),
+                    stax.FanInSum())
+            elif name == "relu":
                 first = stax.Dense(width, W_std=math.sqrt(2), b_std=0.0)
                 block = stax.serial(stax.Relu(), stax.Dense(width, W_std=math.sqrt(2), b_std=0.0))
             elif name == "erf":
@@ -68,7 +83,10 @@ def main() -> None:
                                                            b_std=0.0))
             else:
                 raise SystemExit(f"unknown activation {name!r}")
-            _, _, kernel_fn = stax.serial(first, stax.repeat(block, depth))
+            layers = [first, stax.repeat(block, depth)]
+            if args.architecture == "resnet":
+                layers.append(stax.Dense(1, W_std=1.0, b_std=0.0))  # f = v . h_L / sqrt(n)
+            _, _, kernel_fn = stax.serial(*layers)
             kernel_fn = jax.jit(kernel_fn, static_argnames="get")
 
             def call(kernel_fn=kernel_fn):
