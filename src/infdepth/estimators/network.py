@@ -95,6 +95,18 @@ class InfiniteNetworkClassifier(SphereClassifier):
         matrix tends to J).
     branch_exponent : float, default=0.5
         gamma >= 0 in beta_L = L^-gamma (ResNet only).
+    solver : {"auto", "dense", "iterative"}, default="auto"
+        Finite depth: "dense" factors the n x n Gram matrix (MemoryError beyond
+        ``FIT_MEMORY_LIMIT``); "iterative" solves ``(K + ridge I) A = Y`` by
+        Nystrom-preconditioned conjugate gradients (:mod:`infdepth.solvers.iterative`)
+        with kernel blocks made on the fly, memory O(n (d + 500)); "auto": dense while
+        the matrices fit, iterative beyond. The iterative path supports MLP kernels at
+        finite depth (the ReLU family included: it iterates on K itself, not in
+        complement coordinates, so ``rule_`` is "interpolation"); ResNets and the psi
+        rule raise a ValueError.
+    tol, max_iter : float, int, default=1e-6, 200
+        Iterative solver: stop when the relative training residual is below ``tol``,
+        else a ``ConvergenceWarning`` after ``max_iter`` epochs.
 
     Attributes
     ----------
@@ -119,7 +131,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
     intercept_ : ndarray (n_classes,) or None
         Constant term of the complement-coordinate and psi interpolants.
     solver_ : str or None
-        "cholesky" or "eigh" (the pseudo-inverse fallback), None for the direct rules.
+        "cholesky" or "eigh" (the pseudo-inverse fallback), "cg" (the iterative solver),
+        None for the direct rules.
     n_discarded_ : int
         Eigen-directions dropped by the fallback (0 with Cholesky).
 
@@ -138,7 +151,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
 
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
                  activation_params=None, dtype="float64", device=None, architecture="mlp",
-                 branch_exponent=0.5):
+                 branch_exponent=0.5, solver="auto", tol=1e-6, max_iter=200):
         self.activation = activation
         self.kernel = kernel
         self.depth = depth
@@ -149,6 +162,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
         self.device = device
         self.architecture = architecture
         self.branch_exponent = branch_exponent
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
 
     # ------------------------------------------------------------------ parameters
     def _activation(self) -> Activation:
@@ -191,7 +207,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
         attractor = find_attractor(check_informative(act).dual_function)
         gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
             attractor.kind == "one" and ridge == 0)
-        if gram:  # before anything is fitted or built
+        iterative = self._use_iterative(X, depth, gram)
+        if gram and not iterative:  # before anything is fitted or built
             try:
                 n = _num_samples(X)
             except TypeError:  # not array-like: validate_data says so below
@@ -220,13 +237,56 @@ class InfiniteNetworkClassifier(SphereClassifier):
                                      infinite=True)
             return self
         fn = kernel_function(act, self.kernel, depth)
-        if kind in ("one", "parabolic"):
+        if iterative:
+            self.rule_ = "interpolation"
+            self._fit_iterative(act, depth, ridge)
+        elif kind in ("one", "parabolic"):
             self.rule_ = "complement"
             self._fit_complement(fn, ridge, infinite=False)
         else:
             self.rule_ = "interpolation"
             self._fit_interpolation(fn, ridge)
         return self
+
+    def _use_iterative(self, X, depth, gram) -> bool:
+        """Validate solver / tol / max_iter; whether this fit takes the iterative path."""
+        from ..solvers import dense
+        from ..solvers.dense import FIT_MATRICES, physical_memory
+
+        if self.solver not in ("auto", "dense", "iterative"):
+            raise ValueError(f"solver must be 'auto', 'dense' or 'iterative', got "
+                             f"{self.solver!r}")
+        tol, max_iter = self.tol, self.max_iter
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (
+                math.isfinite(tol) and tol > 0):
+            raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or \
+                max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+        supported = gram and depth < math.inf and self.architecture == "mlp"
+        if self.solver == "iterative" and not supported:
+            raise ValueError("solver='iterative' supports MLP kernels at finite depth only "
+                             "(not ResNets, not the depth-infinity psi rule, and the "
+                             "depth-infinity vote rules need no solve): use solver='dense'")
+        if self.solver != "auto" or not supported:
+            return self.solver == "iterative"
+        try:
+            n = _num_samples(X)
+        except TypeError:
+            return False
+        limit = dense.FIT_MEMORY_LIMIT
+        limit = limit if limit is not None else physical_memory()
+        return limit is not None and FIT_MATRICES * 8 * n * n > limit
+
+    def _fit_iterative(self, act, depth, ridge):
+        from ..kernels import Kernel
+        from ..solvers.iterative import GramOperator, solve
+
+        kern = Kernel(act, self.kernel, depth, dtype=self.dtype, device=self.device)
+        result = solve(GramOperator(kern, self.X_fit_, ridge), self._onehot(), tol=self.tol,
+                       max_iter=int(self.max_iter))
+        self.dual_coef_, self.solver_ = result.coef, "cg"
+        self.n_iter_, self.residual_ = result.n_epochs, result.residual
 
     def _fit_resnet(self, X, y, act, depth, ridge, gamma):
         """ResNet: kernel interpolation at any depth where the limit is a kernel."""
