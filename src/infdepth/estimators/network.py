@@ -104,9 +104,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
         finite depth (the ReLU family included: it iterates on K itself, not in
         complement coordinates, so ``rule_`` is "interpolation"); ResNets and the psi
         rule raise a ValueError.
-    tol, max_iter : float, int, default=1e-6, 200
+    tol, max_epochs : float, int, default=1e-6, 200
         Iterative solver: stop when the relative training residual is below ``tol``,
-        else a ``ConvergenceWarning`` after ``max_iter`` epochs.
+        else a ``ConvergenceWarning`` after ``max_epochs`` epochs (passes over K).
 
     Attributes
     ----------
@@ -133,6 +133,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
     solver_ : str or None
         "cholesky" or "eigh" (the pseudo-inverse fallback), "cg" (the iterative solver),
         None for the direct rules.
+    n_epochs_, residual_ : int, float
+        Iterative solver only: epochs run and the final relative training residual.
     n_discarded_ : int
         Eigen-directions dropped by the fallback (0 with Cholesky).
 
@@ -151,7 +153,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
 
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
                  activation_params=None, dtype="float64", device=None, architecture="mlp",
-                 branch_exponent=0.5, solver="auto", tol=1e-6, max_iter=200):
+                 branch_exponent=0.5, solver="auto", tol=1e-6, max_epochs=200):
         self.activation = activation
         self.kernel = kernel
         self.depth = depth
@@ -164,7 +166,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
         self.branch_exponent = branch_exponent
         self.solver = solver
         self.tol = tol
-        self.max_iter = max_iter
+        self.max_epochs = max_epochs
 
     # ------------------------------------------------------------------ parameters
     def _activation(self) -> Activation:
@@ -249,20 +251,20 @@ class InfiniteNetworkClassifier(SphereClassifier):
         return self
 
     def _use_iterative(self, X, depth, gram) -> bool:
-        """Validate solver / tol / max_iter; whether this fit takes the iterative path."""
+        """Validate solver / tol / max_epochs; whether this fit takes the iterative path."""
         from ..solvers import dense
         from ..solvers.dense import FIT_MATRICES, physical_memory
 
         if self.solver not in ("auto", "dense", "iterative"):
             raise ValueError(f"solver must be 'auto', 'dense' or 'iterative', got "
                              f"{self.solver!r}")
-        tol, max_iter = self.tol, self.max_iter
+        tol, max_iter = self.tol, self.max_epochs
         if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (
                 math.isfinite(tol) and tol > 0):
             raise ValueError(f"tol must be a positive finite number, got {tol!r}")
         if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or \
                 max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+            raise ValueError(f"max_epochs must be a positive integer, got {max_iter!r}")
         supported = gram and depth < math.inf and self.architecture == "mlp"
         if self.solver == "iterative" and not supported:
             raise ValueError("solver='iterative' supports MLP kernels at finite depth only "
@@ -284,9 +286,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
 
         kern = Kernel(act, self.kernel, depth, dtype=self.dtype, device=self.device)
         result = solve(GramOperator(kern, self.X_fit_, ridge), self._onehot(), tol=self.tol,
-                       max_iter=int(self.max_iter))
+                       max_iter=int(self.max_epochs))
         self.dual_coef_, self.solver_ = result.coef, "cg"
-        self.n_iter_, self.residual_ = result.n_epochs, result.residual
+        self.n_epochs_, self.residual_ = result.n_epochs, result.residual
 
     def _fit_resnet(self, X, y, act, depth, ridge, gamma):
         """ResNet: kernel interpolation at any depth where the limit is a kernel."""
