@@ -174,7 +174,7 @@ def test_classifier_auto_goes_iterative_beyond_the_limit(monkeypatch):
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"solver": "lu"}, "solver"), ({"tol": -1.0}, "tol"), ({"max_iter": 1.5}, "max_iter"),
+    ({"solver": "lu"}, "solver"), ({"tol": -1.0}, "tol"), ({"max_epochs": 1.5}, "max_epochs"),
     ({"solver": "iterative", "depth": float("inf")}, "finite depth")])
 def test_classifier_bad_solver_parameters(kwargs, match):
     X = np.random.default_rng(0).standard_normal((30, 4))

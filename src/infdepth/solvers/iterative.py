@@ -150,14 +150,14 @@ class DaskGramOperator(GramOperator):
                  block_entries: int = BLOCK_ENTRIES):
         super().__init__(kernel, X, ridge, block_entries=block_entries)
         self.client = client
-        self._X_remote = client.scatter(self.X, broadcast=True)
-        self._kernel_remote = client.scatter(kernel, broadcast=True)
+        self._X_remote = client.scatter(self.X, broadcast=True, hash=False)
+        self._kernel_remote = client.scatter(kernel, broadcast=True, hash=False)
 
     def matvec(self, V: np.ndarray) -> np.ndarray:
         V = np.asarray(V, dtype=np.float64)
         if V.shape[0] != self.n:
             raise ValueError(f"V has {V.shape[0]} rows, the operator {self.n}")
-        V_remote = self.client.scatter(V, broadcast=True)
+        V_remote = self.client.scatter(V, broadcast=True, hash=False)
         slices = self.row_slices()
         futures = [self.client.submit(_dask_block_product, self._kernel_remote,
                                       self._X_remote, s.start, s.stop, V_remote, pure=False)
