@@ -13,7 +13,7 @@ Sections (each prints ratios measured in the same run; the machine is shared):
 * ``mnist1d``: test accuracy vs n (relu NTK 3, erf NNGP 10, erf NNGP depth infinity).
 
 Usage: ``python benchmarks/large_scale.py [--sections epoch agree ...] [--n-epoch N]
-[--n-agree N] [--n-large N] [--n-dask N] [--mnist-n 4000 8000 ...]``.
+[--n-agree N --tol T --cases erf:nngp:10] [--n-large N] [--n-dask N] [--mnist-n 4000 8000 ...]``.
 """
 
 from __future__ import annotations
@@ -72,16 +72,16 @@ def section_epoch(n: int) -> None:
                   f"ratio to floor {sec / floor:.2f}")
 
 
-def section_agree(n: int, n_test: int = 2000) -> None:
+def section_agree(n: int, n_test: int = 2000, tol: float = 1e-6, cases=None) -> None:
     X, y = task(n + n_test, seed=2)
     Xt, yt, X, y = X[n:], y[n:], X[:n], y[:n]
-    for act, kind, depth in CASES:
+    for act, kind, depth in cases or CASES:
         t = time.perf_counter()
         dense = InfiniteNetworkClassifier(act, kind, depth, solver="dense",
                                           projection=None).fit(X, y)
         td = time.perf_counter() - t
         t = time.perf_counter()
-        it = InfiniteNetworkClassifier(act, kind, depth, solver="iterative", tol=1e-6,
+        it = InfiniteNetworkClassifier(act, kind, depth, solver="iterative", tol=tol,
                                        projection=None).fit(X, y)
         ti = time.perf_counter() - t
         fd, fi = dense.decision_function(Xt), it.decision_function(Xt)
@@ -171,11 +171,15 @@ def main() -> None:
     p.add_argument("--n-agree", type=int, default=10_000)
     p.add_argument("--n-large", type=int, default=100_000)
     p.add_argument("--n-dask", type=int, default=10_000)
+    p.add_argument("--tol", type=float, default=1e-6, help="agree: the iterative tol")
+    p.add_argument("--cases", nargs="+", default=None,
+                   help="agree: e.g. erf:nngp:10 relu:ntk:3")
     p.add_argument("--mnist-n", type=int, nargs="+", default=[4000, 10_000])
     a = p.parse_args()
+    cases = [(c.split(":")[0], c.split(":")[1], int(c.split(":")[2])) for c in a.cases or []]
     for s in a.sections:
         t = time.perf_counter()
-        {"epoch": lambda: section_epoch(a.n_epoch), "agree": lambda: section_agree(a.n_agree),
+        {"epoch": lambda: section_epoch(a.n_epoch), "agree": lambda: section_agree(a.n_agree, tol=a.tol, cases=cases),
          "large": lambda: section_large(a.n_large), "dask": lambda: section_dask(a.n_dask),
          "mnist1d": lambda: section_mnist1d(a.mnist_n)}[s]()
         print(f"[{s}] section took {time.perf_counter() - t:.0f} s", flush=True)
