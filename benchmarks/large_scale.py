@@ -179,7 +179,8 @@ def main() -> None:
     cases = [(c.split(":")[0], c.split(":")[1], int(c.split(":")[2])) for c in a.cases or []]
     for s in a.sections:
         t = time.perf_counter()
-        {"epoch": lambda: section_epoch(a.n_epoch), "agree": lambda: section_agree(a.n_agree, tol=a.tol, cases=cases),
+        {"epoch": lambda: section_epoch(a.n_epoch),
+         "agree": lambda: section_agree(a.n_agree, tol=a.tol, cases=cases),
          "large": lambda: section_large(a.n_large), "dask": lambda: section_dask(a.n_dask),
          "mnist1d": lambda: section_mnist1d(a.mnist_n)}[s]()
         print(f"[{s}] section took {time.perf_counter() - t:.0f} s", flush=True)
