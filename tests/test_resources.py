@@ -42,7 +42,8 @@ def test_fit_beyond_the_memory_limit_fails_early(activation, depth, kernel, monk
     X, y = _data(n)
     builds = []
     monkeypatch.setattr(KernelFunction, "_build", lambda self: builds.append(self))
-    clf = InfiniteNetworkClassifier(activation, kernel=kernel, depth=depth)
+    # solver="dense": the default "auto" takes the iterative solver past the limit
+    clf = InfiniteNetworkClassifier(activation, kernel=kernel, depth=depth, solver="dense")
     with pytest.raises(MemoryError) as info:
         clf.fit(X, y)
     message = str(info.value)
@@ -58,7 +59,7 @@ def test_fit_within_the_memory_limit_runs(monkeypatch):
     X, y = _data(n)
     assert InfiniteNetworkClassifier("erf", depth=3).fit(X, y).score(X, y) == 1.0
     with pytest.raises(MemoryError):
-        InfiniteNetworkClassifier("erf", depth=3).fit(*_data(n + 1))
+        InfiniteNetworkClassifier("erf", depth=3, solver="dense").fit(*_data(n + 1))
 
 
 @pytest.mark.parametrize("activation", ["erf", "relu"])  # singular and majority rules

@@ -31,6 +31,7 @@ __all__ = [
     "paper_tasks",
     "load_dataset",
     "load_keel_folds",
+    "load_mnist1d",
     "list_datasets",
     "keel_names",
     "SKLEARN_DATASETS",
@@ -451,3 +452,58 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
             f"name. {exc}"
         ) from None
     return X.copy(), y.copy()
+
+
+def load_mnist1d(n_samples: int = 4000, n_test: int = 1000, random_state: int = 42,
+                 **config: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-1D (Greydanus 2020) generated procedurally by the ``mnist1d`` package.
+
+    Nothing is downloaded: ``mnist1d.data.make_dataset`` is called with the package's
+    default configuration (``get_dataset_args``: 40-point signals of 10 digit templates,
+    translated, scaled, sheared and noised), ``num_samples = n_samples + n_test`` and
+    ``train_split = n_samples / num_samples``. The defaults (4000 + 1000, seed 42) are the
+    published data set's size and seed. Generation seeds numpy's and Python's global
+    generators (the package's ``set_seed``); their states are restored afterwards.
+
+    Parameters
+    ----------
+    n_samples, n_test : int
+        Training and test points (their sum is rounded down to a multiple of 10 by the
+        generator, which makes equally many of each digit).
+    random_state : int
+        The generator's seed.
+    **config
+        Other fields of ``mnist1d.data.get_dataset_args()`` (e.g. ``iid_noise_scale``).
+
+    Returns
+    -------
+    X_train (n_samples, 40), y_train, X_test (n_test, 40), y_test
+        Float64 signals, int64 labels 0..9.
+    """
+    for name, value in (("n_samples", n_samples), ("n_test", n_test)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"load_mnist1d needs the optional package 'mnist1d': {_DATA_EXTRA}") \
+            from exc
+    import random
+
+    args = get_dataset_args()
+    unknown = set(config) - set(vars(args)) - {"url"}
+    if unknown:
+        raise ValueError(f"unknown mnist1d settings {sorted(unknown)}; known: "
+                         f"{sorted(vars(args))}")
+    total = int(n_samples) + int(n_test)
+    vars(args).update(config, num_samples=total, train_split=int(n_samples) / total,
+                      seed=int(random_state))
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+    return (np.asarray(data["x"], dtype=np.float64), np.asarray(data["y"], dtype=np.int64),
+            np.asarray(data["x_test"], dtype=np.float64),
+            np.asarray(data["y_test"], dtype=np.int64))

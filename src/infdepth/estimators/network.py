@@ -23,7 +23,7 @@ from ..kernels import (
     kernel_function,
 )
 from ..resnet import check_architecture, check_branch_exponent, resnet_limit
-from ..solvers.dense import check_fit_memory, complement_solve, spd_solve
+from ..solvers.dense import check_fit_memory, complement_solve, fits_in_memory, spd_solve
 from ..taxonomy import RULE_OF_REGIME
 from .base import SphereClassifier
 from .compiled import FAST_MIN_TRAIN, compiled_kernels
@@ -98,6 +98,18 @@ class InfiniteNetworkClassifier(SphereClassifier):
         matrix tends to J).
     branch_exponent : float, default=0.5
         gamma >= 0 in beta_L = L^-gamma (ResNet only).
+    solver : {"auto", "dense", "iterative"}, default="auto"
+        Finite depth: "dense" factors the n x n Gram matrix (MemoryError beyond
+        ``FIT_MEMORY_LIMIT``); "iterative" solves ``(K + ridge I) A = Y`` by
+        Nystrom-preconditioned conjugate gradients (:mod:`infdepth.solvers.iterative`)
+        with kernel blocks made on the fly, memory O(n (d + 500)); "auto": dense while
+        the matrices fit, iterative beyond. The iterative path supports MLP kernels at
+        finite depth (the ReLU family included: it iterates on K itself, not in
+        complement coordinates, so ``rule_`` is "interpolation"); ResNets and the psi
+        rule raise a ValueError.
+    tol, max_epochs : float, int, default=1e-6, 200
+        Iterative solver: stop when the relative training residual is below ``tol``,
+        else a ``ConvergenceWarning`` after ``max_epochs`` epochs (passes over K).
 
     Attributes
     ----------
@@ -122,7 +134,10 @@ class InfiniteNetworkClassifier(SphereClassifier):
     intercept_ : ndarray (n_classes,) or None
         Constant term of the complement-coordinate and psi interpolants.
     solver_ : str or None
-        "cholesky" or "eigh" (the pseudo-inverse fallback), None for the direct rules.
+        "cholesky" or "eigh" (the pseudo-inverse fallback), "cg" (the iterative solver),
+        None for the direct rules.
+    n_epochs_, residual_ : int, float
+        Iterative solver only: epochs run and the final relative training residual.
     n_discarded_ : int
         Eigen-directions dropped by the fallback (0 with Cholesky).
 
@@ -150,11 +165,14 @@ class InfiniteNetworkClassifier(SphereClassifier):
         "device": "no_validation",  # a str or torch.device: checked by the torch backend
         "architecture": [StrOptions({"mlp", "resnet"})],
         "branch_exponent": [Interval(numbers.Real, 0, None, closed="left")],
+        "solver": [StrOptions({"auto", "dense", "iterative"})],
+        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
                  activation_params=None, dtype="float64", device=None, architecture="mlp",
-                 branch_exponent=0.5):
+                 branch_exponent=0.5, solver="auto", tol=1e-6, max_epochs=200):
         self.activation = activation
         self.kernel = kernel
         self.depth = depth
@@ -165,6 +183,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
         self.device = device
         self.architecture = architecture
         self.branch_exponent = branch_exponent
+        self.solver = solver
+        self.tol = tol
+        self.max_epochs = max_epochs
 
     # ------------------------------------------------------------------ parameters
     def _activation(self) -> Activation:
@@ -197,7 +218,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
     def _fit(self, X, y):
         act, depth, ridge = self._check_params()
         attractor, rule, depth = self._plan(act, depth, ridge)
-        if rule in ("interpolation", "complement", "psi_interpolation"):
+        iterative = self._use_iterative(X, attractor, rule)
+        if rule in ("interpolation", "complement", "psi_interpolation") and not iterative:
             try:  # before anything is fitted or built
                 n = _num_samples(X)
             except TypeError:  # not array-like: validate_data says so below
@@ -211,7 +233,10 @@ class InfiniteNetworkClassifier(SphereClassifier):
         self.n_discarded_ = 0
         self._log_scale = 0.0
         self._ridge = ridge
-        if rule == "interpolation":
+        if iterative:  # K itself, without complement coordinates (kept well above 0)
+            self.rule_ = "interpolation"
+            self._fit_iterative(act, depth, ridge)
+        elif rule == "interpolation":
             self._fit_interpolation(self._function(depth), ridge)
         elif rule == "complement":
             self._fit_complement(self._function(depth), ridge, infinite=False)
@@ -243,6 +268,35 @@ class InfiniteNetworkClassifier(SphereClassifier):
         if kind == "one" and ridge > 0:  # the Gram matrix tends to J: a ridge votes
             return kind, "majority_vote", depth
         return kind, RULE_OF_REGIME[kind], depth
+
+    def _use_iterative(self, X, attractor: str, rule: str) -> bool:
+        """Whether this fit takes the iterative path (``solver``, ``_parameter_constraints``
+        validate solver / tol / max_epochs)."""
+        if not math.isfinite(self.tol):
+            raise ValueError(f"tol must be a positive finite number, got {self.tol!r}")
+        supported = rule in ("interpolation", "complement") and attractor != "resnet"
+        if self.solver == "iterative" and not supported:
+            raise ValueError("solver='iterative' supports MLP kernels at finite depth only "
+                             "(not ResNets, not the depth-infinity psi rule, and the "
+                             "depth-infinity vote rules need no solve): use solver='dense'")
+        if self.solver != "auto" or not supported:
+            return self.solver == "iterative"
+        try:
+            n = _num_samples(X)
+        except TypeError:
+            return False
+        return not fits_in_memory(n)
+
+    def _fit_iterative(self, act, depth, ridge):
+        from ..kernels import Kernel
+        from ..solvers.iterative import GramOperator, solve
+
+        kern = Kernel(act, self.kernel, depth, dtype=self.dtype, device=self.device)
+        result = solve(GramOperator(kern, self.X_fit_, ridge), self._onehot(), tol=self.tol,
+                       max_iter=int(self.max_epochs))
+        self.dual_coef_, self.solver_ = result.coef, "cg"
+        self.n_epochs_, self.residual_ = result.n_epochs, result.residual
+
 
     def _train_pairs(self):
         X = self.X_fit_

@@ -41,6 +41,12 @@ def physical_memory() -> int | None:
         return None
 
 
+def fits_in_memory(n: int) -> bool:
+    """Whether a dense fit's n x n matrices fit in ``FIT_MEMORY_LIMIT`` (or the memory)."""
+    limit = FIT_MEMORY_LIMIT if FIT_MEMORY_LIMIT is not None else physical_memory()
+    return limit is None or FIT_MATRICES * 8 * n * n <= limit
+
+
 def check_fit_memory(n: int, what: str) -> None:
     """MemoryError, saying how much is needed, if the fit's matrices exceed the limit."""
     limit = FIT_MEMORY_LIMIT if FIT_MEMORY_LIMIT is not None else physical_memory()
@@ -50,7 +56,8 @@ def check_fit_memory(n: int, what: str) -> None:
             f"{what} on {n} training points needs about {need / 2**30:.3g} GiB for its "
             f"{n} x {n} kernel matrices ({FIT_MATRICES} float64 arrays), more than the "
             f"limit of {limit / 2**30:.3g} GiB (infdepth.estimators.FIT_MEMORY_LIMIT, "
-            "default: physical memory). Fit on fewer points, or use depth=math.inf, whose "
+            "default: physical memory). Fit on fewer points, use solver='iterative' (MLP "
+            "kernels at finite depth: no n x n matrix), or depth=math.inf, whose "
             "vote rules need no kernel matrix."
         )
 

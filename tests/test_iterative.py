@@ -1,0 +1,184 @@
+"""The iterative kernel solver (infdepth.solvers.iterative) and solver= on the classifier."""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from infdepth.estimators import InfiniteNetworkClassifier
+from infdepth.kernels import Kernel
+from infdepth.solvers.iterative import GramOperator, NystromPreconditioner, solve
+
+TOL = 1e-8
+
+
+def sphere(n, d=6, seed=0):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def labels(n, c=3, seed=1):
+    return np.eye(c)[np.random.default_rng(seed).integers(0, c, n)]
+
+
+@pytest.mark.parametrize(("act", "kind", "depth", "ridge"),
+                         [("relu", "ntk", 3, 0.0), ("erf", "nngp", 10, 0.0),
+                          ("tanh", "ntk", 2, 0.1)])
+def test_iterative_equals_dense_within_stopping_bound(act, kind, depth, ridge):
+    X, Y = sphere(300), labels(300)
+    kern = Kernel(act, kind, depth)
+    op = GramOperator(kern, X, ridge, block_entries=5000)
+    res = solve(op, Y, tol=TOL, rank=60, max_iter=300)
+    assert res.converged and res.residual <= TOL
+    K = kern(X) + ridge * np.eye(300)
+    dense = np.linalg.solve(K, Y)
+    # |dA| = |K^{-1} r|, and at a point with k(x, x) = 1 an output moves by at most
+    # ||r|| / sqrt(lambda_min) (k(x)^T K^{-1} k(x) <= 1); ||r|| <= tol ||y||
+    lam_min = np.linalg.eigvalsh(K)[0]
+    r_norm = TOL * np.max(np.linalg.norm(Y, axis=0))
+    Q = sphere(50, seed=5)
+    out_gap = np.max(np.abs(kern(Q, X) @ (res.coef - dense)))
+    assert out_gap <= 2 * r_norm / np.sqrt(lam_min) + 1e-10
+    assert np.max(np.abs(K @ res.coef - Y)) <= 2 * r_norm
+
+
+def test_richardson_reaches_the_same_solution_in_more_epochs():
+    X, Y = sphere(200), labels(200)
+    op = GramOperator(Kernel("erf", "nngp", 10), X)
+    cg = solve(op, Y, tol=1e-7, rank=40)
+    ep = solve(op, Y, tol=1e-7, rank=40, method="richardson", max_iter=1000)
+    assert cg.converged and ep.converged and cg.n_epochs < ep.n_epochs
+    lam_min = np.linalg.eigvalsh(op.matvec(np.eye(200)))[0]
+    # each solution is within ||K^{-1} r|| <= tol ||y|| / lambda_min of the exact one
+    bound = 2 * 1e-7 * np.max(np.linalg.norm(Y, axis=0)) / lam_min
+    assert np.max(np.abs(cg.coef - ep.coef)) <= bound
+
+
+def test_preconditioner_flattens_the_top_of_the_spectrum():
+    X = sphere(200)
+    op = GramOperator(Kernel("relu", "ntk", 3), X)
+    P = NystromPreconditioner.build(op, 40, 0)
+    K = op.matvec(np.eye(200))
+    lam = np.linalg.eigvalsh(K)
+    PK = np.column_stack([P.apply(K[:, j]) for j in range(200)])
+    mu = np.sort(np.linalg.eigvals(PK).real)
+    assert mu[-1] / mu[0] < 0.2 * lam[-1] / lam[0]  # condition number much smaller
+
+
+def test_non_convergence_warns():
+    X, Y = sphere(200), labels(200)
+    op = GramOperator(Kernel("relu", "ntk", 3), X)
+    with pytest.warns(ConvergenceWarning, match="residual"):
+        res = solve(op, Y, tol=1e-12, max_iter=2, rank=0)
+    assert not res.converged and res.n_epochs == 2 and res.residual > 1e-12
+
+
+def test_verbose_log_and_history(capsys):
+    X, Y = sphere(100), labels(100)
+    res = solve(GramOperator(Kernel("erf", "nngp", 3), X), Y, tol=1e-6, rank=20, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == res.n_epochs and "residual" in lines[-1]
+    assert res.history[-1] == pytest.approx(res.residual)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"tol": 0}, "tol"), ({"max_iter": 0}, "max_iter"), ({"rank": -1}, "rank"),
+    ({"method": "sgd"}, "method")])
+def test_bad_parameters(kwargs, match):
+    op = GramOperator(Kernel("erf", "nngp", 3), sphere(20))
+    with pytest.raises(ValueError, match=match):
+        solve(op, labels(20), **kwargs)
+
+
+def test_bad_inputs():
+    op = GramOperator(Kernel("erf", "nngp", 3), sphere(20))
+    with pytest.raises(ValueError, match="rows"):
+        solve(op, labels(19))
+    with pytest.raises(ValueError, match="NaN"):
+        solve(op, np.full((20, 2), np.nan))
+    with pytest.raises(ValueError, match="ridge"):
+        GramOperator(Kernel(), sphere(20), ridge=-1.0)
+    with pytest.raises(ValueError, match="block_entries"):
+        GramOperator(Kernel(), sphere(20), block_entries=0)
+
+
+def test_memory_bounded():
+    n = 2000
+    X, Y = sphere(n, 10), labels(n, 4)
+    op = GramOperator(Kernel("erf", "nngp", 3), X, block_entries=1 << 17)
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        op.matvec(Y)  # the kernel's tables are built (and kept) before the measurement
+        tracemalloc.reset_peak()
+        solve(op, Y, tol=1e-4, rank=50, max_iter=3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.15 * n * n * 8  # dense K alone would be n^2 * 8 bytes
+
+
+def test_dask_equals_in_memory():
+    distributed = pytest.importorskip("dask.distributed")
+    from infdepth.solvers.iterative import DaskGramOperator
+
+    X, Y = sphere(240), labels(240)
+    kern = Kernel("relu", "ntk", 3)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dop = DaskGramOperator(client, kern, X, block_entries=240 * 50)
+        V = np.random.default_rng(2).standard_normal((240, 3))
+        local = GramOperator(kern, X, block_entries=240 * 50)
+        np.testing.assert_allclose(dop.matvec(V), local.matvec(V), rtol=1e-12, atol=1e-12)
+        a = solve(dop, Y, tol=1e-9, rank=40)
+    b = solve(local, Y, tol=1e-9, rank=40)
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-6)
+
+
+def test_torch_device_cpu_equals_numpy():
+    pytest.importorskip("torch")
+    X, Y = sphere(80), labels(80)
+    a = solve(GramOperator(Kernel("erf", "nngp", 10, device="cpu"), X), Y, tol=1e-9, rank=20)
+    b = solve(GramOperator(Kernel("erf", "nngp", 10), X), Y, tol=1e-9, rank=20)
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-6)
+
+
+@pytest.mark.parametrize(("act", "kind", "depth"), [("relu", "ntk", 3), ("erf", "nngp", 10)])
+def test_classifier_iterative_matches_dense(act, kind, depth):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.3).astype(int) + (X[:, 2] > 1)
+    Xt = rng.standard_normal((200, 5))
+    dense = InfiniteNetworkClassifier(act, kind, depth, solver="dense").fit(X, y)
+    it = InfiniteNetworkClassifier(act, kind, depth, solver="iterative", tol=1e-9).fit(X, y)
+    assert it.solver_ == "cg" and it.residual_ <= 1e-9
+    fd, fi = dense.decision_function(Xt), it.decision_function(Xt)
+    scale = np.max(np.abs(fd), axis=1)
+    assert np.max(np.abs(fd - fi) / scale[:, None]) < 1e-4
+    assert np.mean(dense.predict(Xt) == it.predict(Xt)) >= 0.999
+
+
+def test_classifier_auto_goes_iterative_beyond_the_limit(monkeypatch):
+    from infdepth.solvers import dense
+
+    monkeypatch.setattr(dense, "FIT_MEMORY_LIMIT", 10_000)
+    X = np.random.default_rng(0).standard_normal((100, 4))
+    y = (X[:, 0] > 0).astype(int)
+    assert InfiniteNetworkClassifier("erf", "nngp", 3).fit(X, y).solver_ == "cg"
+    with pytest.raises(MemoryError):
+        InfiniteNetworkClassifier("erf", "nngp", 3, solver="dense").fit(X, y)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"solver": "lu"}, "solver"), ({"tol": -1.0}, "tol"), ({"max_epochs": 1.5}, "max_epochs"),
+    ({"solver": "iterative", "depth": float("inf")}, "finite depth")])
+def test_classifier_bad_solver_parameters(kwargs, match):
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    y = (X[:, 0] > 0).astype(int)
+    params = {"activation": "softplus", "kernel": "ntk", "depth": 3} | kwargs
+    with pytest.raises(ValueError, match=match):
+        InfiniteNetworkClassifier(**params).fit(X, y)
