@@ -37,6 +37,7 @@ from ..kernels import check_depth, kernel_function
 from ..solvers.eigen_loo import SpectralRidge, complement_spectral_ridge, spectral_ridge
 from .geometry import pair_geometry, quiet_floats
 from .network import InfiniteNetworkClassifier
+from .persistence import RECIPE_KEY, activation_from_state, activation_state
 from .rules import VoteWeights
 
 __all__ = ["InfiniteNetworkClassifierCV", "InfiniteNetworkSVC", "DEFAULT_DEPTHS",
@@ -103,7 +104,7 @@ def _check_depths(depths) -> list:
         try:
             out.append(check_depth(d))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"depths must be positive integers or math.inf, got {d!r}: "
+            raise ValueError(f"depths must be non-negative integers or math.inf, got {d!r}: "
                              f"{exc}") from exc
     return out
 
@@ -135,6 +136,8 @@ def gram_matrix(act, kind: str, depth, geometry) -> tuple[str, np.ndarray, float
     ``K = J - t E`` (E = (1 - K) / t, zero diagonal, max 1) when the dual's attractor is 1
     (ReLU family, softplus), as ``InfiniteNetworkClassifier`` solves it.
     """
+    if not isinstance(act, Activation):
+        act = _activation(act)
     kind_attr = find_attractor(check_informative(act).dual_function).kind
     if kind_attr == "identity":
         depth = min(depth, 1)
@@ -382,8 +385,9 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         self._store_results(activations, resolved, depths, kernels, ridges, scores, times,
                             rules, loo)
         best = self.cv_results_["params"][self.best_index_]
-        self.activation_ = resolved[activations.index(best["activation"])] if isinstance(
-            best["activation"], str) else best["activation"]
+        chosen = best["activation"]
+        self.activation_ = (resolved[activations.index(chosen)] if chosen == DESIGNED
+                            else chosen)  # a built-in stays a name
         self.kernel_, self.depth_, self.ridge_ = best["kernel"], best["depth"], best["ridge"]
         self.best_params_ = {"activation": self.activation_, "kernel": self.kernel_,
                              "depth": self.depth_, "ridge": self.ridge_}
@@ -436,8 +440,8 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
     def _store_results(self, activations, resolved, depths, kernels, ridges, scores, times,
                        rules, loo):
         params, cols = [], {n: [] for n in ("activation", "depth", "kernel", "ridge")}
-        for a, act in enumerate(activations):
-            for d, depth in enumerate(depths):
+        for act in activations:
+            for depth in depths:
                 for kind in kernels:
                     for ridge in ridges:
                         params.append({"activation": act, "depth": depth, "kernel": kind,
@@ -462,6 +466,43 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         self.best_index_ = int(np.argmin(results["rank_test_score"]))
         self.best_score_ = float(mean[self.best_index_])
 
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        for key in ("activation_", "best_params_"):
+            value = state.get(key)
+            if key == "best_params_" and value is not None:
+                value = dict(value)
+                if isinstance(value["activation"], Activation):
+                    value["activation"] = activation_state(value["activation"],
+                                                           type(self).__name__)
+            elif isinstance(value, Activation):
+                value = activation_state(value, type(self).__name__)
+            if value is not None:
+                state[key] = value
+        if isinstance(state.get("activations"), (list, tuple)):
+            state["activations"] = type(state["activations"])(
+                activation_state(a, type(self).__name__) if isinstance(a, Activation) else a
+                for a in state["activations"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+
+        def load(v):
+            return (activation_from_state(v) if isinstance(v, dict) and RECIPE_KEY in v
+                    else v)
+
+        state["activation_"] = load(state.get("activation_"))
+        if isinstance(state.get("best_params_"), dict):
+            state["best_params_"] = {k: load(v) for k, v in state["best_params_"].items()}
+        if isinstance(state.get("activations"), (list, tuple)):
+            state["activations"] = type(state["activations"])(load(a)
+                                                              for a in state["activations"])
+        if state["activation_"] is None:
+            del state["activation_"]
+        super().__setstate__(state)
+
     # ------------------------------------------------------------------ predict
     def _checked(self, X):
         check_is_fitted(self)
@@ -469,15 +510,18 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Labels of the refitted best model."""
-        return self.best_estimator_.predict(self._checked(X))
+        X = self._checked(X)
+        return self.best_estimator_.predict(X)
 
     def predict_proba(self, X):
         """Class probabilities of the refitted best model."""
-        return self.best_estimator_.predict_proba(self._checked(X))
+        X = self._checked(X)
+        return self.best_estimator_.predict_proba(X)
 
     def decision_function(self, X):
         """Normalized outputs of the refitted best model."""
-        return self.best_estimator_.decision_function(self._checked(X))
+        X = self._checked(X)
+        return self.best_estimator_.decision_function(X)
 
 
 # =========================================================================== NTK-SVM
