@@ -249,3 +249,21 @@ def test_fresh_process_loads_without_building_tables(tmp_path):
                           text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == f"ok {len(cases)}"
+
+
+def test_pickles_of_version_0_1_0_load_and_predict_as_then():
+    """tests/data/estimators_0_1_0.pkl was written by infdepth 0.1.0 (commit 48ed88f, one
+    file estimators.py): fitted estimators, test points and their predictions then. After
+    the package layout of 0.2 they load (class paths and ``_scaled_call`` are kept) and
+    predict the same labels; probabilities agree to the tables' accuracy (tables are
+    rebuilt on this machine, 1e-12 relative by design, so 1e-9 is generous)."""
+    import pathlib
+
+    blob = pickle.loads((pathlib.Path(__file__).parent / "data" / "estimators_0_1_0.pkl")
+                        .read_bytes())
+    assert blob["version"] == "0.1.0"
+    for name, (data, labels, proba) in blob["models"].items():
+        model = pickle.loads(data)
+        np.testing.assert_array_equal(model.predict(blob["Q"]), labels, err_msg=name)
+        np.testing.assert_allclose(model.predict_proba(blob["Q"]), proba, rtol=1e-9,
+                                   atol=1e-12, err_msg=name)

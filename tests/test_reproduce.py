@@ -240,3 +240,43 @@ def test_module_entry_point_errors_are_one_line(tmp_path, capsys):
     assert reproduce.main(["-o", str(existing), "--sections", "taxonomy"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("infdepth reproduce: error:") and err.count("\n") == 1
+
+
+def test_resnet_section_against_explicit_gram_solves(tmp_path):
+    """Section 5 on tiny sizes. ResNet rows: the accuracy of kernel interpolation with the
+    ResNet NTK, recomputed here from the explicit Gram matrix (numpy's pseudo-inverse with
+    the classifier's cutoff, n * 1e-12, instead of the classifier's Cholesky/eigh path);
+    nearly singular directions may flip a point or two, hence 2 / n_test. MLP relu at depth
+    infinity: the majority vote, whose accuracy is the test frequency of the majority class."""
+    from sklearn.model_selection import train_test_split
+
+    from infdepth import Kernel, SphereProjection
+    from infdepth.data import load_dataset
+    from infdepth.reproduce import resnet as reproduce_resnet
+
+    sizes = Sizes(resnet_dimensions=(3,), resnet_n_train=60, resnet_n_test=300,
+                  resnet_real_sets=("wine",), resnet_mlp_depths=(1, 10), resnet_depths=(1, 10),
+                  resnet_phase_depths=(10,))
+    result = reproduce_resnet.section_resnet(sizes, seed=0, progress=False, log=print)
+    rows = {(r["data"], r["activation"], r["architecture"], r["depth"]): r
+            for r in result["rows"]}
+    assert len(rows) == 2 * 2 * (3 + 3)
+    X, y = load_dataset("wine")
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    proj = SphereProjection().fit(Xtr)
+    Ptr, Pte = proj.transform(Xtr), proj.transform(Xte)
+    classes = np.unique(ytr)
+    Y = (ytr[:, None] == classes[None, :]).astype(float)
+    for act in ("relu", "erf"):
+        for depth in (1, 10, math.inf):
+            kern = Kernel(act, "ntk", depth, architecture="resnet")
+            K, k = kern(Ptr), kern(Pte, Ptr)
+            coef = np.linalg.pinv((K + K.T) / 2, rcond=len(ytr) * 1e-12, hermitian=True) @ Y
+            accuracy = np.mean(classes[np.argmax(k @ coef, axis=1)] == yte)
+            row = rows[("wine", act, "resnet", depth)]
+            assert abs(row["accuracy"] - accuracy) <= 2 / len(yte), (act, depth)
+    majority = classes[np.argmax([np.sum(ytr == c) for c in classes])]
+    assert rows[("wine", "relu", "mlp", math.inf)]["rule"] == "majority_vote"
+    assert rows[("wine", "relu", "mlp", math.inf)]["accuracy"] == np.mean(yte == majority)
+    files = reproduce_resnet.report_resnet(result, sizes, tmp_path, lambda *a: None)
+    assert "resnet.csv" in files and (tmp_path / "resnet.csv").stat().st_size > 0

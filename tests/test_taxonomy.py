@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 
+import infdepth
 from infdepth import Activation, Kernel, activation, kernel_function, nngp
 from infdepth.design import design_activation
 from infdepth.kernels import inner_products
@@ -467,3 +468,32 @@ def test_psi_matrix_conditioning():
     spread = _sphere(np.random.default_rng(20260), N_TRAIN)
     assert condition(clustered) > 1e6 * condition(spread)
     assert condition(spread) < 1e11
+
+
+_TWIN_PARAMS = {"sine_family": {"a": 2.676}, "hermite": {"degree": 3}}
+
+
+@pytest.mark.parametrize("name", sorted(infdepth.BUILTIN_ACTIVATIONS))
+def test_taxonomy_and_classifier_agree_for_builtins_and_their_callable_twins(name):
+    """One regime decision: for every built-in activation and the same phi given as a
+    plain callable (a truncated numerical Hermite series, the case that once disagreed
+    for ReLU), limit().kind is the classifier's depth-infinity rule_, and limit().regime
+    its attractor_. The twin must land in the built-in's regime (an independent check of
+    the tail-aware decision on kinked activations)."""
+    builtin = infdepth.activation(name, **_TWIN_PARAMS.get(name, {}))
+    twin = infdepth.Activation.from_callable(builtin.function, name=f"{name} (callable)")
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((24, 3))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.arange(24) % 2
+    regimes = []
+    for act in (builtin, twin):
+        record = limit(act)
+        clf = infdepth.InfiniteNetworkClassifier(act, depth=math.inf, projection=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ill-conditioned psi systems are reported, fine
+            clf.fit(X, y)
+        assert clf.rule_ == record.kind, (act, clf.rule_, record.kind)
+        assert clf.attractor_ == record.regime, (act, clf.attractor_, record.regime)
+        regimes.append(record.regime)
+    assert regimes[0] == regimes[1], regimes

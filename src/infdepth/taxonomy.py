@@ -81,6 +81,17 @@ SLOPE_SAFETY = _SLOPE_SAFETY
 OSCILLATION_DELTA = 1e-12
 OSCILLATION_SAMPLES = 256
 
+#: The rule at depth infinity of each regime of the depth map (the attractor's class,
+#: :attr:`infdepth.dynamics.Attractor.kind`). The one table from regime to rule: used by
+#: :func:`classify`, :func:`limit` and ``InfiniteNetworkClassifier`` (``rule_``).
+RULE_OF_REGIME = {
+    "zero": "singular",
+    "superattracting_zero": "nearest_neighbor",
+    "interior": "majority_vote",
+    "parabolic": "majority_vote",
+    "one": "psi_interpolation",
+}
+
 _RULES = {
     "singular": "sign(sum_i y_i h(<x, x_i>)), h(1 - d) = d^-gamma P(log d): "
     "the singular kernel classifier, kernel ~ ||x - z||^-alpha",
@@ -232,11 +243,11 @@ def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0
                 f"m = {m:.12g} counted as 1 (|m - 1| = {abs(m - 1):.2g} <= {tol:.2g} = "
                 f"max({SLOPE_TOLERANCE:g}, {SLOPE_SAFETY:g} x uncertainty))"
             )
-        return "majority_vote", "parabolic", decisions
+        return RULE_OF_REGIME["parabolic"], "parabolic", decisions
     if m < 1:
         if m_uncertainty > 1e-10:
             decisions.append(f"m = {m:.6g} < 1 beyond its tolerance {tol:.2g}")
-        return "psi_interpolation", "one", decisions
+        return RULE_OF_REGIME["one"], "one", decisions
     if math.isinf(m):
         decisions.append(
             "m = inf: the tail of sum_k k c_k diverges (c_k decays like k^-p with p <= 2)"
@@ -244,16 +255,16 @@ def classify(value_at_zero: float, c0: float, m: float, m_uncertainty: float = 0
     elif m_uncertainty > 1e-10:
         decisions.append(f"m = {m:.6g} > 1 beyond its tolerance {tol:.2g}")
     if value_at_zero > ZERO_TOLERANCE:
-        return "majority_vote", "interior", decisions
+        return RULE_OF_REGIME["interior"], "interior", decisions
     if value_at_zero != 0:
         decisions.append(
             f"dual(0) = {value_at_zero:.3g} counted as 0 (<= {ZERO_TOLERANCE:g})"
         )
     if c0 > ZERO_TOLERANCE:
-        return "singular", "zero", decisions
+        return RULE_OF_REGIME["zero"], "zero", decisions
     if c0 != 0:
         decisions.append(f"dual'(0) = {c0:.3g} counted as 0 (<= {ZERO_TOLERANCE:g})")
-    return "nearest_neighbor", "superattracting_zero", decisions
+    return RULE_OF_REGIME["superattracting_zero"], "superattracting_zero", decisions
 
 
 def singular_exponent(c0: float, m: float) -> float:
@@ -491,38 +502,23 @@ def limit(act, *, oscillation: bool = True, architecture: str = "mlp",
 
 
 # --------------------------------------------------------------------------- the rule
-#: Above this condition number linear systems are solved by minimum-norm least squares.
-CONDITION_LIMIT = 1e12
-
-
-def _bordered_solve(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve A x = rhs; minimum-norm least squares when A is ill-conditioned."""
-    if np.all(np.isfinite(A)) and np.linalg.cond(A) < CONDITION_LIMIT:
-        return np.linalg.solve(A, rhs)
-    return np.linalg.lstsq(A, rhs, rcond=None)[0]
-
-
 def limit_predict(act, X_train, y_train, X_test, **params) -> np.ndarray:
     """Predictions of the infinitely deep network: the limit rule of :func:`limit`.
 
     Binary labels in {-1, +1}; rows of ``X_train`` and ``X_test`` unit vectors. Ties
-    (a zero decision value) are returned as +1.
+    (a zero decision value) are returned as +1. The rule is the one
+    ``InfiniteNetworkClassifier(act, depth=math.inf)`` applies (one implementation):
 
-    * singular: sign(sum_i y_i h(<x, x_i>)) with h from the engine at depth infinity
-      (a test point equal to a training point takes its label);
+    * singular: sign(sum_i y_i h(<x, x_i>)) with h the Koenigs function (a test point
+      equal to training points takes the mean of their labels);
     * nearest_neighbor: the label of the training point with the largest <x, x_i>; for
       an even dual the largest |<x, x_i>|, for an odd dual the largest |<x, x_i>| with
-      the label multiplied by sign(<x, x_i>). (For a dual with no parity the exact rule
-      ranks by the Boettcher coordinate, which can favour an antipodal point only when it
-      is closer to -x than any training point is to x.)
-    * majority_vote: sign(sum_i y_i) for every test point;
+      the label multiplied by sign(<x, x_i>);
+    * majority_vote: sign(sum_i y_i) away from the training points;
     * psi_interpolation: sign(c + sum_i b_i psi(<x, x_i>)) with
-      [Psi 1; 1^T 0][b; c] = [y; 0]. psi is smooth (analytic for analytic duals), so this
-      matrix is often severely ill-conditioned (condition ~1e18 for 60 clustered points):
-      the stated fallback is the minimum-norm least-squares solution (SVD, numpy's default
-      cutoff) whenever the condition number exceeds :data:`CONDITION_LIMIT`.
+      [Psi 1; 1^T 0][b; c] = [y; 0], solved as the classifier solves it.
     """
-    from .kernels import Kernel, inner_products, kernel_function
+    from .estimators import InfiniteNetworkClassifier
     from .kernels.gram import check_unit_rows
 
     act = _activation(act, **params) if isinstance(act, str) else act
@@ -533,38 +529,6 @@ def limit_predict(act, X_train, y_train, X_test, **params) -> np.ndarray:
         raise ValueError(f"y_train has {y.shape[0]} labels for {X_train.shape[0]} points")
     if not np.all(np.isin(y, (-1.0, 1.0))):
         raise ValueError("y_train must take values in {-1, +1}")
-    record = limit(act, oscillation=False)
-    if record.kind == "majority_vote":
-        return np.full(X_test.shape[0], 1 if y.sum() >= 0 else -1)
-    xi, delta, _ = inner_products(X_test, X_train)
-    if record.kind == "nearest_neighbor":
-        if record.parity == 0:
-            j = np.argmax(xi, axis=1)
-            return y[j].astype(int)
-        j = np.argmax(np.abs(xi), axis=1)
-        s = np.sign(xi[np.arange(xi.shape[0]), j]) if record.parity == -1 else 1.0
-        return np.where(s * y[j] >= 0, 1, -1)
-    if record.kind == "singular":
-        sign, log_h = Kernel(act, "nngp", math.inf, coincident="inf")(X_test, X_train,
-                                                                      log=True)
-        equal = np.isposinf(log_h)
-        top = np.max(np.where(equal, -np.inf, log_h), axis=1, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0)
-        f = np.sum(y * sign * np.exp(np.where(equal, -np.inf, log_h) - top), axis=1)
-        hit = equal.any(axis=1)
-        f = np.where(hit, (equal * y).sum(axis=1), f)
-        return np.where(f >= 0, 1, -1)
-    # psi interpolation
-    k = kernel_function(act, "nngp", math.inf)
-    xi_tt, delta_tt, eps_tt = inner_products(X_train, X_train)
-    psi_train = np.exp(k.log_complement(xi_tt, delta_tt, eps_tt))
-    _, _, eps = inner_products(X_test, X_train)
-    psi_test = np.exp(k.log_complement(xi, delta, eps))
-    n = y.size
-    A = np.zeros((n + 1, n + 1))
-    A[:n, :n] = psi_train
-    A[:n, n] = A[n, :n] = 1.0
-    rhs = np.append(y, 0.0)
-    sol = _bordered_solve(A, rhs)
-    f = sol[n] + psi_test @ sol[:n]
-    return np.where(f >= 0, 1, -1)
+    clf = InfiniteNetworkClassifier(act, kernel="nngp", depth=math.inf, projection=None)
+    decision = clf.fit(X_train, y).decision_function(X_test)  # > 0 means classes_[1] = +1
+    return np.where(decision >= 0, 1, -1)

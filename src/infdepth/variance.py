@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .duals import ArcsinDual, Dual, SeriesDual, SinhDual
+from .hermite import QUADRATURE, QUADRATURE_HERMITE, check_inner_products, trim_coefficients
 
 __all__ = ["VarianceDual", "variance_dual", "dual_at_variance",
            "dual_at_variance_derivative", "hermite_coefficients_at"]
@@ -73,8 +74,6 @@ def hermite_coefficients_at(act, sigma: float) -> tuple[np.ndarray, float]:
     Raises ``ValueError`` if sigma^2 > ``MAX_HERMITE_VARIANCE`` or phi(sigma u) is not
     finite on the quadrature nodes.
     """
-    from .activations import _QUADRATURE, _QUADRATURE_HERMITE, _trim
-
     sigma = _check_sigma(sigma, "sigma")
     if sigma * sigma > MAX_HERMITE_VARIANCE:
         raise ValueError(
@@ -85,12 +84,12 @@ def hermite_coefficients_at(act, sigma: float) -> tuple[np.ndarray, float]:
     cached = act._cache.get(key)
     if cached is not None:
         return cached
-    y = np.asarray(act.function(sigma * _QUADRATURE.nodes), dtype=float)
+    y = np.asarray(act.function(sigma * QUADRATURE.nodes), dtype=float)
     if not np.all(np.isfinite(y)):
         raise ValueError(f"{act.name}(sigma u) is not finite on the quadrature nodes "
                          f"(sigma = {sigma:g})")
-    second = float(_QUADRATURE.weights @ (y * y))
-    b = _trim(_QUADRATURE_HERMITE @ y)
+    second = float(QUADRATURE.weights @ (y * y))
+    b = trim_coefficients(QUADRATURE_HERMITE @ y)
     if len(act._cache) < 4096:  # the finite-depth recursion visits many sigmas once
         act._cache[key] = (b, second)
     return b, second
@@ -127,8 +126,6 @@ def variance_dual(act, q: float) -> VarianceDual:
 
 
 def _pair(act, rho, sigma_x, sigma_z):
-    from .activations import check_inner_products
-
     sigma_x = _check_sigma(sigma_x, "sigma_x")
     sigma_z = sigma_x if sigma_z is None else _check_sigma(sigma_z, "sigma_z")
     return check_inner_products(rho), sigma_x, sigma_z

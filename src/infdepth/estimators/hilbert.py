@@ -7,6 +7,7 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .base import SphereClassifier
 from .compiled import FAST_MIN_TRAIN, compiled_kernels
@@ -48,6 +49,15 @@ class SingularKernelClassifier(SphereClassifier):
         :class:`InfiniteNetworkClassifier`.
     """
 
+    _parameter_constraints: dict = {
+        "alpha": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "projection": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
+        "max_id_samples": [Interval(numbers.Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "device": "no_validation",  # a str or torch.device: checked by the torch backend
+    }
+
     def __init__(self, alpha="auto", projection="auto", max_id_samples=5000, random_state=None,
                  dtype="float64", device=None):
         self.alpha = alpha
@@ -59,6 +69,7 @@ class SingularKernelClassifier(SphereClassifier):
 
     def fit(self, X, y):
         """Store the training set and choose alpha."""
+        self._validate_params()
         alpha = self.alpha
         if isinstance(alpha, str):
             if alpha != "auto":

@@ -6,6 +6,7 @@ import math
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _num_samples,
 )
@@ -21,7 +22,9 @@ from ..kernels import (
     check_depth,
     kernel_function,
 )
+from ..resnet import check_architecture, check_branch_exponent, resnet_limit
 from ..solvers.dense import check_fit_memory, complement_solve, spd_solve
+from ..taxonomy import RULE_OF_REGIME
 from .base import SphereClassifier
 from .compiled import FAST_MIN_TRAIN, compiled_kernels
 from .geometry import class_sums, pair_geometry, quiet_floats, row_block, segment_sums
@@ -136,6 +139,19 @@ class InfiniteNetworkClassifier(SphereClassifier):
     1.0
     """
 
+    _parameter_constraints: dict = {
+        "activation": [str, Activation],
+        "kernel": [StrOptions({"ntk", "nngp"})],
+        "depth": [Interval(numbers.Integral, 0, None, closed="left"), Options(float, {math.inf})],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "projection": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
+        "activation_params": [dict, None],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "device": "no_validation",  # a str or torch.device: checked by the torch backend
+        "architecture": [StrOptions({"mlp", "resnet"})],
+        "branch_exponent": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
                  activation_params=None, dtype="float64", device=None, architecture="mlp",
                  branch_exponent=0.5):
@@ -165,13 +181,10 @@ class InfiniteNetworkClassifier(SphereClassifier):
         return _activation(self.activation, **params)
 
     def _check_params(self):
-        if self.kernel not in ("ntk", "nngp"):
-            raise ValueError(f"kernel must be 'ntk' or 'nngp', got {self.kernel!r}")
-        depth = check_depth(self.depth)
+        self._validate_params()  # the declarative constraints above; then what they cannot say
+        depth = check_depth(self.depth)  # at most MAX_DEPTH
         ridge = self.ridge
-        if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not (
-            math.isfinite(ridge) and ridge >= 0
-        ):
+        if not math.isfinite(ridge):
             raise ValueError(f"ridge must be a non-negative finite number, got {ridge!r}")
         return self._activation(), depth, float(ridge)
 
@@ -183,83 +196,53 @@ class InfiniteNetworkClassifier(SphereClassifier):
 
     def _fit(self, X, y):
         act, depth, ridge = self._check_params()
-        from ..resnet import check_architecture, check_branch_exponent
-
-        if check_architecture(self.architecture) == "resnet":
-            return self._fit_resnet(X, y, act, depth, ridge,
-                                    check_branch_exponent(self.branch_exponent))
-        attractor = find_attractor(check_informative(act).dual_function)
-        gram = (depth if attractor.kind != "identity" else min(depth, 1)) < math.inf or (
-            attractor.kind == "one" and ridge == 0)
-        if gram:  # before anything is fitted or built
-            try:
+        attractor, rule, depth = self._plan(act, depth, ridge)
+        if rule in ("interpolation", "complement", "psi_interpolation"):
+            try:  # before anything is fitted or built
                 n = _num_samples(X)
             except TypeError:  # not array-like: validate_data says so below
                 n = 0
-            check_fit_memory(n, "the psi interpolation" if depth == math.inf
-                              else f"a depth-{depth} fit")
+            what = ("the psi interpolation" if rule == "psi_interpolation" else
+                    f"a depth-{depth} {'ResNet ' if attractor == 'resnet' else ''}fit")
+            check_fit_memory(n, what)
         self._fit_common(X, y)
-        self.attractor_ = attractor.kind
+        self.attractor_, self.rule_ = attractor, rule
         self.dual_coef_ = self.intercept_ = self.solver_ = None
         self.n_discarded_ = 0
         self._log_scale = 0.0
         self._ridge = ridge
-        kind = attractor.kind
+        if rule == "interpolation":
+            self._fit_interpolation(self._function(depth), ridge)
+        elif rule == "complement":
+            self._fit_complement(self._function(depth), ridge, infinite=False)
+        elif rule == "psi_interpolation":
+            self._fit_complement(self._function(math.inf), 0.0, infinite=True)
+        return self
+
+    def _plan(self, act: Activation, depth, ridge: float) -> tuple[str, str, float | int]:
+        """(attractor_, rule_, depth): the regime of the depth map decides the rule.
+
+        MLP: :func:`~infdepth.dynamics.find_attractor` (the one regime decision, shared
+        with :func:`infdepth.limit`); at depth infinity each regime has its rule (class
+        docstring), at finite depth the kernel is interpolated, in complement coordinates
+        when every kernel value tends to 1. ResNet: :func:`~infdepth.resnet.resnet_limit`.
+        """
+        if check_architecture(self.architecture) == "resnet":
+            gamma = check_branch_exponent(self.branch_exponent)
+            if depth == math.inf and gamma < 0.5:
+                record = resnet_limit(act, gamma)
+                if "majority" not in record.rule:
+                    raise ValueError(record.message)
+                return "resnet", "majority_vote", depth
+            return "resnet", ("complement" if gamma < 0.5 else "interpolation"), depth
+        kind = find_attractor(check_informative(act).dual_function).kind
         if kind == "identity":
             depth = min(depth, 1)  # the kernel is xi at every depth
-        if depth == math.inf:
-            if kind == "zero":
-                self.rule_ = "singular"
-            elif kind == "superattracting_zero":
-                self.rule_ = "nearest_neighbor"
-            elif kind in ("interior", "parabolic") or (kind == "one" and ridge > 0):
-                self.rule_ = "majority_vote"
-            else:  # "one"
-                self.rule_ = "psi_interpolation"
-                self._fit_complement(kernel_function(act, self.kernel, math.inf), 0.0,
-                                     infinite=True)
-            return self
-        fn = kernel_function(act, self.kernel, depth)
-        if kind in ("one", "parabolic"):
-            self.rule_ = "complement"
-            self._fit_complement(fn, ridge, infinite=False)
-        else:
-            self.rule_ = "interpolation"
-            self._fit_interpolation(fn, ridge)
-        return self
-
-    def _fit_resnet(self, X, y, act, depth, ridge, gamma):
-        """ResNet: kernel interpolation at any depth where the limit is a kernel."""
-        from ..resnet import resnet_limit
-
-        degenerate = depth == math.inf and gamma < 0.5
-        if degenerate:
-            record = resnet_limit(act, gamma)
-            if "majority" not in record.rule:
-                raise ValueError(record.message)
-        else:
-            try:
-                n = _num_samples(X)
-            except TypeError:
-                n = 0
-            check_fit_memory(n, f"a depth-{depth} ResNet fit")
-        self._fit_common(X, y)
-        self.attractor_ = "resnet"
-        self.dual_coef_ = self.intercept_ = self.solver_ = None
-        self.n_discarded_ = 0
-        self._log_scale = 0.0
-        self._ridge = ridge
-        if degenerate:
-            self.rule_ = "majority_vote"
-            return self
-        fn = self._function(depth)
-        if gamma < 0.5:
-            self.rule_ = "complement"
-            self._fit_complement(fn, ridge, infinite=False)
-        else:
-            self.rule_ = "interpolation"
-            self._fit_interpolation(fn, ridge)
-        return self
+        if depth < math.inf:
+            return kind, ("complement" if kind in ("one", "parabolic") else "interpolation"), depth
+        if kind == "one" and ridge > 0:  # the Gram matrix tends to J: a ridge votes
+            return kind, "majority_vote", depth
+        return kind, RULE_OF_REGIME[kind], depth
 
     def _train_pairs(self):
         X = self.X_fit_

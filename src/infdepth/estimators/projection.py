@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_is_fitted,
@@ -40,11 +41,17 @@ class SphereProjection(TransformerMixin, BaseEstimator):
     n_features_out_ : int
     """
 
+    _parameter_constraints: dict = {
+        "standardize": ["boolean"],
+        "bias": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
     def __init__(self, standardize=True, bias=1.0):
         self.standardize = standardize
         self.bias = bias
 
     def fit(self, X, y=None):
+        self._validate_params()
         X = validate_data(self, X, dtype=np.float64)
         bias = self._check_bias()
         self.scaler_ = None

@@ -1,7 +1,7 @@
 """``infdepth reproduce``: the paper's headline experiment, and the evidence beyond it.
 
 Radhakrishnan, Belkin, Uhler, "Wide and deep neural networks achieve consistency for
-classification" (PNAS 2023; arXiv 2204.14126). Four sections, each printing a table and
+classification" (PNAS 2023; arXiv 2204.14126). Five sections, each printing a table and
 writing every number (CSV and JSON) and a PNG plot to the output folder:
 
 1. **Synthetic experiment** (the paper's Figure): two Dirichlet classes on the sphere,
@@ -18,6 +18,10 @@ writing every number (CSV and JSON) and a PNG plot to the output folder:
    grows, so its squared error against a regression target grows with depth, while the
    accuracy of its sign does not fall.
 4. **Taxonomy phase diagram** (from :mod:`infdepth.plots`).
+5. **Residual networks**: accuracy against depth up to infinity for MLPs and ResNets
+   (branches scaled by 1/sqrt(L), whose infinitely deep kernel is the depth-time ODE
+   kernel) on a Dirichlet task and real sets, and the ResNet phase diagram by branch
+   exponent (docs/resnet.md).
 
 Excess errors are computed exactly from the known posterior eta:
 ``E[|2 eta(x) - 1| 1{f(x) != f*(x)}]`` averaged over the test points, an unbiased estimate
@@ -27,7 +31,8 @@ Entry points: :func:`run` (Python), :func:`main` (command line) and
 :func:`add_arguments` / :func:`run_from_args` (to mount as ``infdepth reproduce``).
 Modules: :mod:`.config` (sizes), :mod:`.components` (estimators and cached activations),
 :mod:`.report` (tables, writers, figures, exact excess errors), one module per section
-(:mod:`.synthetic`, :mod:`.consistency`, :mod:`.depth`, :mod:`.taxonomy`) and
+(:mod:`.synthetic`, :mod:`.consistency`, :mod:`.depth`, :mod:`.taxonomy`,
+:mod:`.resnet`) and
 :mod:`.runner` (the job) and :mod:`.command` (its command line). Names are
 imported lazily (as in :mod:`infdepth`), so the command line starts fast.
 """

@@ -10,6 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+#: The sections of the job, in the order they run (here, so that the command line knows
+#: them without importing the experiments).
+SECTIONS = ("synthetic", "consistency", "depth", "taxonomy", "resnet")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``reproduce`` options to an argparse parser (or subparser)."""
@@ -21,8 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every sample size by this factor (default 1)")
     parser.add_argument("--sections", nargs="+", metavar="SECTION",
-                        choices=("synthetic", "consistency", "depth", "taxonomy"),
-                        default=["synthetic", "consistency", "depth", "taxonomy"],
+                        choices=SECTIONS, default=list(SECTIONS),
                         help="sections to run (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_from_args)

@@ -35,6 +35,8 @@ class Sizes:
     consistency_relu_depth : its depth.
     regression_dimension, regression_n_train, regression_n_test, regression_depths,
     regression_seeds : section 3.
+    resnet_dimensions, resnet_n_train, resnet_n_test, resnet_real_sets, resnet_mlp_depths,
+    resnet_depths, resnet_phase_depths : section 5 (finite depths; infinity is always added).
     """
 
     dimensions: tuple[int, ...] = (2, 3, 5, 9)
@@ -54,6 +56,13 @@ class Sizes:
     regression_n_test: int = 5_000
     regression_depths: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100, 1_000, 10_000, 10**6)
     regression_seeds: int = 3
+    resnet_dimensions: tuple[int, ...] = (3, 5)
+    resnet_n_train: int = 1_000
+    resnet_n_test: int = 5_000
+    resnet_real_sets: tuple[str, ...] = ("wine", "breast_cancer")
+    resnet_mlp_depths: tuple[int, ...] = (1, 3, 10, 100, 1_000, 10**4, 10**6)
+    resnet_depths: tuple[int, ...] = (1, 3, 10, 100, 1_000)
+    resnet_phase_depths: tuple[int, ...] = (10, 100, 1_000, 10_000)
 
     def scaled(self, scale: float) -> Sizes:
         """The same preset with every sample size multiplied by ``scale`` (at least 20)."""
@@ -74,6 +83,8 @@ class Sizes:
             consistency_solve_cap=s(self.consistency_solve_cap),
             regression_n_train=s(self.regression_n_train),
             regression_n_test=s(self.regression_n_test),
+            resnet_n_train=s(self.resnet_n_train),
+            resnet_n_test=s(self.resnet_n_test),
         )
 
 
@@ -94,6 +105,13 @@ QUICK = Sizes(
     regression_n_test=1_000,
     regression_depths=(1, 2, 3, 5, 10, 20, 50, 1_000, 10**6),
     regression_seeds=2,
+    resnet_dimensions=(3,),
+    resnet_n_train=300,
+    resnet_n_test=1_000,
+    resnet_real_sets=("wine",),
+    resnet_mlp_depths=(1, 10, 100, 10**4, 10**6),
+    resnet_depths=(1, 10, 100),
+    resnet_phase_depths=(10, 100),
 )
 
 

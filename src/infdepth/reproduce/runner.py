@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .command import SECTIONS
 from .components import MissingComponent
 from .config import FULL, Sizes, sizes_for
 from .consistency import report_consistency, section_consistency
 from .depth import report_depth, section_depth
 from .report import clean_for_json, json_default, markdown_table, write_json
+from .resnet import report_resnet, section_resnet
 from .synthetic import report_synthetic, section_synthetic
 from .taxonomy import section_taxonomy
 
@@ -47,7 +49,7 @@ def run(
     *,
     sizes: Sizes | None = None,
     scale: float = 1.0,
-    sections: Sequence[str] = ("synthetic", "consistency", "depth", "taxonomy"),
+    sections: Sequence[str] = SECTIONS,
     verbose: bool = True,
 ) -> dict:
     """Run the reproduction; write tables, CSV/JSON and PNGs to ``output_dir``.
@@ -69,7 +71,7 @@ def run(
     scale : float
         Multiply every sample size of the preset by this factor (tests use ~0.1).
     sections : sequence of str
-        Any of "synthetic", "consistency", "depth", "taxonomy".
+        Any of :data:`SECTIONS`.
     verbose : bool
         Print the tables.
 
@@ -78,10 +80,9 @@ def run(
     dict
         The content of ``summary.json``.
     """
-    known = ("synthetic", "consistency", "depth", "taxonomy")
-    bad = [s for s in sections if s not in known]
+    bad = [s for s in sections if s not in SECTIONS]
     if bad:
-        raise ValueError(f"unknown sections {bad}; choose from {known}")
+        raise ValueError(f"unknown sections {bad}; choose from {SECTIONS}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if sizes is None:
@@ -122,6 +123,8 @@ def run(
         ("depth", lambda: section_depth(sizes, seed, progress, log),
          lambda r: report_depth(r, sizes, out, log)),
         ("taxonomy", lambda: section_taxonomy(out, quick, log), None),
+        ("resnet", lambda: section_resnet(sizes, seed, progress, log),
+         lambda r: report_resnet(r, sizes, out, log)),
     ]
     for name, compute, report in steps:
         if name not in sections:
