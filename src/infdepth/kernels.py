@@ -34,6 +34,7 @@ from numpy.polynomial import chebyshev as cheb
 from .activations import Activation, check_informative, check_inner_products, not_an_activation
 from .activations import activation as _activation
 from .dynamics import Attractor, find_attractor, iterate_depth
+from .kink import parabolic_model
 
 __all__ = ["KernelFunction", "kernel_function", "nngp", "ntk", "Kernel", "check_depth",
            "check_dtype"]
@@ -460,7 +461,8 @@ class KernelFunction:
         self.activation = act
         self.kind = _check_kind(kind)
         self.depth = check_depth(depth)
-        self.dual = act.dual_function
+        #: the dual that is iterated: a kinked Hermite series gets its parabolic model
+        self.dual = parabolic_model(act.dual_function)
         #: the fixed point of the map that is iterated (for a truncated Hermite series,
         #: the polynomial's own); the activation's regime decides depth infinity
         self.attractor: Attractor = find_attractor(self.dual, tail=False)
