@@ -294,7 +294,17 @@ class SeriesDual(Dual):
         return _first(self._complement_coefficients, terms)
 
     def parabolic_expansion(self, terms: int) -> tuple[int, np.ndarray]:
-        """p = 1: the re-expansion coefficients g_j of 1 - dual(1 - delta) (exact)."""
+        """p = 1: the re-expansion coefficients g_j of 1 - dual(1 - delta) (exact).
+
+        A truncated kinked series is parabolic only through its tail: its expansion is
+        that of its :class:`~infdepth.kink.KinkedSeriesDual` model (p = 2).
+        """
+        if abs(self.slope_at_one - 1) > 1e-12 and self.truncated:
+            from .kink import parabolic_model
+
+            model = parabolic_model(self)
+            if model is not self:
+                return model.parabolic_expansion(terms)
         if abs(self.slope_at_one - 1) > 1e-12:
             raise NotImplementedError(
                 f"this dual's Hermite series stops at degree {self.degree} with "

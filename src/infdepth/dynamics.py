@@ -245,6 +245,9 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
     linear = attractor.kind in ("zero", "interior", "one")
     schroder = (schroder_coordinate(dual, attractor.kind, attractor.point)
                 if attractor.kind in ("zero", "one", "interior") else None)
+    log_super = -np.inf  # below it the superattracting jump applies
+    if attractor.kind == "superattracting_zero" and _super_radius(dual) > 0:
+        log_super = math.log(_super_radius(dual))
     if m > 1 and attractor.kind != "identity":
         _repelling_prejump(dual, m, limit, layer, log_D, sS, aS, dS, sK, aK, eK, ntk)
     active = np.flatnonzero(layer < limit)
@@ -305,8 +308,9 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             done = _in_linear_regime(attractor, sS[idx], aS[idx], dS[idx], eK[idx], ntk)
         elif fatou is not None:  # in the Fatou regime, with layers left to jump
             done = (dS[idx] <= fatou.delta_star) & (layer[idx] < limit)
-        elif attractor.kind == "superattracting_zero":  # exact zeros stay zero
-            done = np.isneginf(aS[idx]) & (np.isneginf(aK[idx]) if ntk else True)
+        elif attractor.kind == "superattracting_zero":  # log-linear regime (or exact 0)
+            done = (aS[idx] <= log_super) | (
+                np.isneginf(aS[idx]) & (np.isneginf(aK[idx]) if ntk else True))
         else:
             done = np.zeros(idx.size, dtype=bool)
         if np.any(done):
@@ -326,6 +330,9 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         log_comp = np.log(eK if ntk else dS)
     if fatou is not None and np.any(frozen):
         _fatou_jump(fatou, depth, frozen, frozen_at, sS, aS, dS, sK, aK, eK, log_comp, ntk)
+    if attractor.kind == "superattracting_zero" and np.any(frozen):
+        log_comp[frozen] = _superattracting_jump(dual, m, depth, frozen, frozen_at,
+                                                 log_D_frozen, sS, aS, dS, sK, aK, eK, ntk)
     if np.any(frozen) and schroder is not None:
         jumped = _schroder_jump(schroder, attractor, m, depth, frozen, frozen_at,
                                 log_D_frozen, sS, aS, dS, sK, aK, eK, ntk)
@@ -337,6 +344,75 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         if jumped is not None:  # complements known only in log form (they may underflow)
             log_comp[frozen] = jumped
     return DepthResult(sK, aK, log_comp) if ntk else DepthResult(sS, aS, log_comp)
+
+
+#: dual(s) = c s^p (1 + r(s)) counts as c s^p where |r| and the derivative's |r| are below
+#: this: the log recurrence log|S_{l+1}| = p log|S_l| + log c is then exact to rounding.
+SUPER_TOLERANCE = 1e-17
+
+
+def _super_radius(dual: Dual) -> float:
+    """Largest s = 10^-k (k <= 120) where dual(+-s) = c s^p and dual'(+-s) = p c s^(p-1) to
+    SUPER_TOLERANCE (p >= 2 the leading power at a superattracting 0); 0 if none."""
+    cached = dual.__dict__.get("_super_radius")
+    if cached is not None:
+        return cached
+    lead = dual.leading_term()
+    p, c = lead.power, lead.coefficient
+    radius = 0.0
+    for k in range(1, 121):
+        if p * k > 290:
+            break
+        x = np.array([10.0**-k, -(10.0**-k)])
+        ok = (np.all(np.abs(dual.value(x) / (c * x**p) - 1) <= SUPER_TOLERANCE)
+              and np.all(np.abs(dual.derivative(x) / (p * c * x ** (p - 1)) - 1)
+                         <= SUPER_TOLERANCE))
+        if ok:
+            radius = 10.0**-k
+            break
+    dual.__dict__["_super_radius"] = radius
+    return radius
+
+
+def _superattracting_jump(dual, m, depth, frozen, frozen_at, log_D_frozen,
+                          sS, aS, dS, sK, aK, eK, ntk):
+    """The remaining r = L - l layers at a superattracting 0 (docs/theory.md, 7.3).
+
+    Where dual(S) = c S^p to rounding, a = log|S| obeys a_{l+1} = p a_l + log c, so
+    a_L = p^r (a_l + b) - b with b = log c / (p - 1) (a Boettcher coordinate in log
+    form), and the sign is sign_l^(p^r). For the NTK, rho = K / S obeys
+    rho_{l+1} = 1 + p rho_l, so rho_L = p^r (rho_l + 1 / (p - 1)) - 1 / (p - 1) and
+    log|K_L| = a_L + log rho_L. Where p^r (a_l + b) passes float64's range the log
+    value is -inf (k_L = 0), as the step-by-step recursion gives. Returns log(1 - k).
+    """
+    f = np.flatnonzero(frozen)
+    r = np.float64(depth) - frozen_at[f]
+    lead = dual.leading_term()
+    p, c = lead.power, lead.coefficient
+    b = math.log(c) / (p - 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.power(float(p), r)  # exact for p = 2 up to 2^1023, then inf
+        zero = np.isneginf(aS[f])
+        a_L = np.where(zero, -np.inf, scale * (aS[f] + b) - b)
+        a_L = np.where(np.isnan(a_L), -np.inf, a_L)
+    s_L = np.where(r > 0, sS[f] ** (p if p % 2 == 0 else 1), sS[f])
+    s_L = np.where(np.isneginf(a_L), 0.0, s_L)
+    if ntk:
+        with np.errstate(invalid="ignore"):
+            rho_s, rho_a = signed_logaddexp(sK[f] * sS[f], aK[f] + log_D_frozen[f] - aS[f],
+                                            np.ones(f.size), np.full(f.size, -math.log(p - 1)))
+        # log rho_L = r log p + log(rho_l + 1/(p-1)) + log1p(-p^-r / ((p-1)(rho_l + 1/(p-1))))
+        with np.errstate(invalid="ignore", divide="ignore", under="ignore"):
+            shrink = np.exp(-r * math.log(p) - math.log(p - 1) - rho_a) * rho_s
+            log_rho = r * math.log(p) + rho_a + np.log1p(-np.minimum(shrink, 0.5))
+            a_K = np.where(np.isneginf(a_L), -np.inf, a_L + log_rho - _log_D(math.log(m), depth))
+        sK[f] = np.where(np.isneginf(a_K), 0.0, s_L * rho_s)
+        aK[f] = a_K
+        eK[f] = complement_from_log(sK[f], aK[f])
+    sS[f], aS[f] = s_L, a_L
+    dS[f] = complement_from_log(sS[f], aS[f])
+    with np.errstate(divide="ignore"):
+        return np.log(eK[f] if ntk else dS[f])
 
 
 def _log_D_array(log_m: float, depth: np.ndarray) -> np.ndarray:

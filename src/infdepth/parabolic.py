@@ -24,7 +24,7 @@ Then, after n exact layers have brought every point to x_n <= x_star,
   every term of one sign (no cancellation, also when delta_0 is tiny).
 
 The sums run over the orbit w_l = w_n + (l - n) in Fatou time and are evaluated by the
-Euler-Maclaurin formula (terms to B_6; the remainder is O(w_n^-7) relative, w_n >= 60),
+Euler-Maclaurin formula (terms to B_10; the remainder is O(w_n^-11), w_n >= A / x_star),
 whose integrals are computed by composite Gauss-Legendre quadrature in y = log(x_n / x)
 (no inversion of Phi at the nodes) and whose endpoint derivatives d^j/dw^j come from
 Laurent series in x (d/dw = (1 / Phi'(x)) d/dx). The cost is independent of L.
@@ -46,14 +46,17 @@ from .series import series_mul as _series_mul
 __all__ = ["FatouCoordinate", "fatou_coordinate", "fatou_series"]
 
 #: Number of Fatou coefficients phi_1..phi_N kept.
-FATOU_TERMS = 18
+FATOU_TERMS = 28
 #: The neglected terms |phi_k| x^k (k > N - 3) are below this fraction of A / x at x_star.
 FATOU_TOLERANCE = 1e-18
+#: Largest x_star tried (then multiplied by 0.8 until the tail criterion holds).
+X_START = 0.5
 #: Gauss-Legendre nodes per panel and the widest panel in y = log(x_n / x).
 GAUSS_NODES = 12
 PANEL_WIDTH_Y = 1.5
-#: Euler-Maclaurin coefficients B_{2k} / (2k)!, k = 1, 2, 3.
-EULER_MACLAURIN = (1.0 / 12.0, -1.0 / 720.0, 1.0 / 30240.0)
+#: Euler-Maclaurin coefficients B_{2k} / (2k)!, k = 1, ..., 5.
+EULER_MACLAURIN = (1.0 / 12.0, -1.0 / 720.0, 1.0 / 30240.0, -1.0 / 1209600.0,
+                   1.0 / 47900160.0)
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,9 @@ class FatouCoordinate:
         k = np.arange(1, terms + 1)
         # x_star: the neglected tail (the last three terms' size) below FATOU_TOLERANCE A/x
         tail = np.abs(self.phi[-3:])
-        x = 0.25
+        x = X_START
         while np.any(tail * x ** (k[-3:] + 1.0) > FATOU_TOLERANCE * self.A) and x > 1e-6:
-            x /= 2
+            x *= 0.8
         self.x_star = x
         self.delta_star = x**power
         # Laurent series in x of the quantities the jump needs
@@ -179,9 +182,9 @@ class FatouCoordinate:
         }
 
     def _w_derivatives(self, series: _Laurent) -> list[_Laurent]:
-        """d/dw, d^3/dw^3, d^5/dw^5 of a function of x along the orbit."""
+        """d/dw, d^3/dw^3, ..., d^9/dw^9 of a function of x along the orbit."""
         out, current = [], series
-        for order in range(1, 6):
+        for order in range(1, 2 * len(EULER_MACLAURIN)):
             current = self._dx_dw * current.derivative()
             if order % 2:
                 out.append(current)

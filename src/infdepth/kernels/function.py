@@ -8,6 +8,7 @@ import numpy as np
 
 from ..activations import Activation, check_inner_products
 from ..dynamics import Attractor, find_attractor, iterate_depth
+from ..kink import parabolic_model
 from .compiled import compiled_fused_values, compiled_gap_values
 from .gap_table import GAP_MIN, GapTable
 from .tables import (
@@ -94,7 +95,8 @@ class KernelFunction:
         self.activation = act
         self.kind = check_kind(kind)
         self.depth = check_depth(depth)
-        self.dual = act.dual_function
+        #: the dual that is iterated: a kinked Hermite series gets its parabolic model
+        self.dual = parabolic_model(act.dual_function)
         #: the fixed point of the map that is iterated (for a truncated Hermite series,
         #: the polynomial's own); the activation's regime decides depth infinity
         self.attractor: Attractor = find_attractor(self.dual, tail=False)
