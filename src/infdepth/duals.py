@@ -29,7 +29,21 @@ from scipy.special import comb
 COEFFICIENT_TOLERANCE = 1e-20
 
 
+def near_or_far(delta, near_one: float, near_coefficients, far) -> np.ndarray:
+    """The polynomial ``near_coefficients`` in delta where |delta| < near_one (Taylor
+    coefficients at xi = 1, no cancellation), ``far(delta)`` elsewhere."""
+    delta = _as_float_array(delta)
+    shape = delta.shape
+    delta = delta.ravel()
+    near = np.abs(delta) < near_one
+    out = np.empty_like(delta)
+    out[near] = np.polynomial.polynomial.polyval(delta[near], near_coefficients)
+    out[~near] = far(delta[~near])
+    return out.reshape(shape)
+
+
 @dataclass(frozen=True)
+
 class LeadingTerm:
     """``f(s) ~ coefficient * s**power`` as ``s -> 0``."""
 
@@ -228,14 +242,7 @@ class SeriesDual(Dual):
         return np.polynomial.polynomial.polyval(_as_float_array(xi), self._derivative_coefficients)
 
     def _near_or_far(self, delta, near_coefficients, far):
-        delta = _as_float_array(delta)
-        shape = delta.shape
-        delta = delta.ravel()
-        near = np.abs(delta) < self._near_one
-        out = np.empty_like(delta)
-        out[near] = np.polynomial.polynomial.polyval(delta[near], near_coefficients)
-        out[~near] = far(delta[~near])
-        return out.reshape(shape)
+        return near_or_far(delta, self._near_one, near_coefficients, far)
 
     def complement(self, delta):
         return self._near_or_far(

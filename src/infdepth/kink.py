@@ -35,7 +35,7 @@ import math
 import numpy as np
 from scipy.special import comb, gammaln
 
-from .duals import Dual, LeadingTerm, ReluFamilyDual, SeriesDual
+from .duals import Dual, LeadingTerm, ReluFamilyDual, SeriesDual, near_or_far
 
 __all__ = ["KinkedSeriesDual", "kink_coefficients", "parabolic_model"]
 
@@ -133,14 +133,7 @@ class KinkedSeriesDual(Dual):
 
     # ------------------------------------------------------------------ pieces
     def _q_near(self, delta: np.ndarray, near_coefficients, far) -> np.ndarray:
-        delta = np.asarray(delta, dtype=float)
-        shape = delta.shape
-        d = delta.ravel()
-        near = np.abs(d) < self._near_one
-        out = np.empty_like(d)
-        out[near] = np.polynomial.polynomial.polyval(d[near], near_coefficients)
-        out[~near] = far(d[~near])
-        return out.reshape(shape)
+        return near_or_far(delta, self._near_one, near_coefficients, far)
 
     def value(self, xi):
         xi = np.asarray(xi, dtype=float)
