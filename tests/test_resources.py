@@ -76,7 +76,9 @@ def test_default_limit_is_physical_memory(monkeypatch):
     assert total is not None and total > 2**28
     n = math.isqrt(total // (8 * est.FIT_MATRICES)) + 1  # just beyond it
     with pytest.raises(MemoryError, match="physical memory"):
-        InfiniteNetworkClassifier("erf", depth=3).fit(np.ones((n, 1)), np.arange(n) % 2)
+        # solver="dense": "auto" would take the iterative solver (a fit of n ~ 10^4-10^5)
+        InfiniteNetworkClassifier("erf", depth=3, solver="dense").fit(
+            np.ones((n, 1)), np.arange(n) % 2)
 
 
 @pytest.mark.parametrize("activation, depth", [("erf", 3), ("relu", 3),

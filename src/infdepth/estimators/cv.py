@@ -584,7 +584,7 @@ class InfiniteNetworkSVC(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "activation": [str, Activation],
+        "activation": "no_validation",  # get_activation: names Activation.from_callable(fn)
         "kernel": [StrOptions({"ntk", "nngp"})],
         "depths": ["array-like"],
         "Cs": ["array-like"],

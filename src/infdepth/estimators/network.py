@@ -155,7 +155,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
     """
 
     _parameter_constraints: dict = {
-        "activation": [str, Activation],
+        "activation": "no_validation",  # get_activation: names Activation.from_callable(fn)
         "kernel": [StrOptions({"ntk", "nngp"})],
         "depth": "no_validation",  # check_depth: clearer messages (strings, floats, 2^63)
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
