@@ -41,13 +41,13 @@ the whole node grid by ``scipy.integrate.solve_ivp`` (DOP853, rtol 1e-13).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from .activations import Activation
 from .kernels.function import KernelFunction, check_depth, check_kind, checked_complements
+from .resnet_taxonomy import ResNetLimit, check_branch_exponent, resnet_limit
 from .variance import VarianceDual, variance_dual
 
 __all__ = [
@@ -81,17 +81,6 @@ def check_architecture(architecture) -> str:
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     return architecture
-
-
-def check_branch_exponent(gamma) -> float:
-    """A finite branch exponent gamma >= 0 (beta_L = L^(-gamma)); ValueError otherwise."""
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise ValueError(f"branch_exponent must be a real number >= 0, got {gamma!r}")
-    gamma = float(gamma)
-    if not (math.isfinite(gamma) and gamma >= 0):
-        raise ValueError(f"branch_exponent must be finite and >= 0 (beta_L = L^-gamma), "
-                         f"got {gamma!r}")
-    return gamma
 
 
 class _Variances:
@@ -456,64 +445,3 @@ def resnet_kernel_function(act: Activation, kind: str, depth, branch_exponent: f
         table = ResNetKernelFunction(act, kind, depth, gamma)
         act._cache[key] = table
     return table
-
-
-# ----------------------------------------------------------------------------- taxonomy
-@dataclass(frozen=True)
-class ResNetLimit:
-    """Which classifier an infinitely deep ResNet with branches L^-gamma becomes.
-
-    Attributes
-    ----------
-    activation : str
-    branch_exponent : float
-    kind : str
-        ``"input_kernel"`` (gamma > 1/2), ``"ode_kernel"`` (gamma = 1/2) or
-        ``"degenerate"`` (gamma < 1/2).
-    rule : str
-        The limiting classifier.
-    rate : str
-        How the depth-L kernel approaches the limit.
-    """
-
-    activation: str
-    branch_exponent: float
-    kind: str
-    rule: str
-    rate: str
-
-    @property
-    def message(self) -> str:
-        return (f"the infinitely deep ResNet (branch_exponent={self.branch_exponent:g}) of "
-                f"{self.activation} is not a kernel: {self.rule}; {self.rate}. Use a finite "
-                "depth, or branch_exponent >= 0.5")
-
-
-def resnet_limit(act, branch_exponent: float = 0.5) -> ResNetLimit:
-    """The taxonomy of infinitely deep ResNets by branch exponent (docs/resnet.md §6)."""
-    from .activations import activation as _activation
-
-    act = _activation(act) if isinstance(act, str) else act
-    gamma = check_branch_exponent(branch_exponent)
-    name = act.name
-    if gamma > 0.5:
-        return ResNetLimit(name, gamma, "input_kernel",
-                           "interpolation with the input kernel xi = <x, z> (a linear "
-                           "classifier on the sphere)",
-                           f"k_L - xi = O(L^(1 - 2 gamma)) = O(L^{1 - 2 * gamma:.3g})")
-    if gamma == 0.5:
-        return ResNetLimit(name, gamma, "ode_kernel",
-                           "kernel interpolation with the depth-time ODE kernel at t = 1 "
-                           "(a non-degenerate, smooth kernel)",
-                           "k_L - k_inf = O(1/L) (the recursion is Euler's scheme for the ODE)")
-    homogeneous = getattr(act, "variance_form", None) == "homogeneous"
-    if homogeneous and act.dual_function.kinked > 0:
-        rate = ("the effective depth-time is T = L^(1 - 2 gamma) -> inf and "
-                "1 - k_L ~ C / T^2 for every xi > -1 (parabolic, as the MLP's ReLU; for "
-                "fixed beta exactly the MLP of a leaky ReLU, docs/resnet.md §6)")
-        rule = "the majority vote (all kernel values tend to 1)"
-    else:
-        rate = ("the effective depth-time T = L^(1 - 2 gamma) -> inf; the kernel follows "
-                "the depth-time flow to its attractor (docs/resnet.md §6)")
-        rule = "a degenerate kernel (the flow's attractor), as for the MLP"
-    return ResNetLimit(name, gamma, "degenerate", rule, rate)

@@ -93,9 +93,11 @@ class InfiniteNetworkClassifier(SphereClassifier):
         L^-branch_exponent. At every depth, including ``math.inf`` with
         branch_exponent >= 1/2 (the depth-time ODE kernel; > 1/2: the input kernel), the
         rule is kernel interpolation with its normalized kernel. Below 1/2 the infinitely
-        deep ResNet degenerates: the ReLU family gives the majority vote, other
-        activations raise; finite depths then use the complement coordinates (the Gram
-        matrix tends to J).
+        deep ResNet degenerates (:func:`~infdepth.resnet_taxonomy.resnet_limit`, by phi at
+        large variance): activations whose limit is the majority vote (linear growth:
+        ReLU family, softplus, GELU, SiLU; bounded with a mean: sigmoid) vote, the
+        others (erf, tanh, sin: a profile vote) raise; finite depths use the complement
+        coordinates.
     branch_exponent : float, default=0.5
         gamma >= 0 in beta_L = L^-gamma (ResNet only).
     solver : {"auto", "dense", "iterative"}, default="auto"
@@ -255,9 +257,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
         if check_architecture(self.architecture) == "resnet":
             gamma = check_branch_exponent(self.branch_exponent)
             if depth == math.inf and gamma < 0.5:
-                record = resnet_limit(act, gamma)
-                if "majority" not in record.rule:
-                    raise ValueError(record.message)
+                record = resnet_limit(act, gamma)  # by phi at large variance
+                if record.rule != "majority_vote":  # its profile psi is not tabulated
+                    raise ValueError(record.message + ". Use a finite depth")
                 return "resnet", "majority_vote", depth
             return "resnet", ("complement" if gamma < 0.5 else "interpolation"), depth
         kind = find_attractor(check_informative(act).dual_function).kind
