@@ -172,6 +172,15 @@ def signed_logaddexp(s1, a1, s2, a2) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------- one step of the dual
+def _where_near(fn, near: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """fn(d) where ``near``, 0 elsewhere (the complements are used only near 1; evaluating
+    them at the far points too would double the cost of a layer)."""
+    out = np.zeros_like(d)
+    if np.any(near):
+        out[near] = fn(d[near])
+    return out
+
+
 def _log_dual(dual: Dual, sign, logabs, derivative: bool):
     """(sign, log|.|) of dual(S) or dual'(S) for S = sign e^logabs, |S| <= 1/2 typically."""
     lead = dual.derivative_leading_term() if derivative else dual.leading_term()
@@ -257,7 +266,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
         near = d < 0.5
         first = layer[idx] == 0
         # ---- NNGP step
-        g = dual.complement(np.where(near, d, 0.25))
+        g = _where_near(dual.complement, near, d)  # far points use the direct value
         vs, va = _log_dual(dual, sS[idx], aS[idx], derivative=False)
         antipodal = first & (eps[idx] < 0.5)  # xi near -1: use 1 + xi, known exactly
         if np.any(antipodal):
@@ -271,7 +280,7 @@ def iterate_depth(dual: Dual, xi, delta, eps, depth, kind: str = "nngp",
             log_D_next = np.logaddexp(0.0, log_m + log_D[idx])
             log_w = -log_D_next
             log_1mw = log_m + log_D[idx] - log_D_next
-            dc = dual.derivative_complement(np.where(near, d, 0.25))
+            dc = _where_near(dual.derivative_complement, near, d)
             ps, pa = _log_dual(dual, sS[idx], aS[idx], derivative=True)
             if np.any(antipodal):
                 rs, ra = signed_log(dual.derivative_near_minus_one(eps[idx][antipodal]))

@@ -13,8 +13,11 @@ __all__ = ["pad", "series_mul", "series_inv", "series_exp", "series_log1p", "ser
 
 
 def pad(a: np.ndarray, size: int) -> np.ndarray:
+    """a truncated or zero-padded to ``size`` terms (a new array)."""
     a = np.asarray(a, dtype=float)[:size]
-    return np.pad(a, (0, size - a.size))
+    out = np.zeros(size)
+    out[:a.size] = a
+    return out
 
 
 def series_mul(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:

@@ -105,20 +105,22 @@ class PanelFit:
         (absolute, in log|k|: relative in k), or a few ulps of the tabulated values."""
         panels = [p for p, c in enumerate(self.coefficients) if c is not None and self.sign[p]]
         per_panel = CELLS_PER_PANEL
-        while per_panel < 32 * CELLS_PER_PANEL:
-            t = np.linspace(-1, 1, 2 * per_panel + 1)
-            f, df = self._values(panels, t)
-            mid = _hermite_midpoints(f[:, ::2], df[:, ::2] * 2)
+        while True:
+            fine, dfine = self._values(panels, np.linspace(-1, 1, 2 * per_panel + 1))
+            # the cells' nodes are every other point of the check grid (derivatives per
+            # unit of the cell variable: twice the fine grid's)
+            f, df = fine[:, ::2], dfine[:, ::2] * 2
+            if per_panel >= 32 * CELLS_PER_PANEL or not panels:
+                break
+            mid = _hermite_midpoints(f, df)
             # 1e-12, or the rounding of the tabulated numbers themselves when they are
             # large (log|k| ~ L log c0 at great depth): a few ulps of the largest
-            allowed = np.maximum(1e-12, 8 * np.finfo(float).eps * np.max(np.abs(f), axis=1))
-            if not panels or np.all(np.max(np.abs(mid - f[:, 1::2]), axis=1) <= allowed):
+            allowed = np.maximum(1e-12, 8 * np.finfo(float).eps * np.max(np.abs(fine), axis=1))
+            if np.all(np.max(np.abs(mid - fine[:, 1::2]), axis=1) <= allowed):
                 break
             per_panel *= 2
-        t = np.linspace(-1, 1, per_panel + 1)
         n = len(self.coefficients)
         coef = np.zeros((4, n, per_panel))
-        f, df = self._values(panels, t)
         f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
         coef[:, panels] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
         cell_sign = np.repeat(self.sign, per_panel).reshape(n, per_panel)
