@@ -28,10 +28,11 @@ __all__ = ["SchroderCoordinate", "schroder_coordinate"]
 
 #: Terms kept in psi and its companions.
 SCHRODER_TERMS = 24
-#: At 0 (the singular class) the dual's Taylor series is its own Hermite series, exact to
-#: any order: 96 terms give radius 0.5 for erf and tanh (24 terms: 0.125), about 19 fewer
-#: exact layers before the jump when the multiplier is 0.93.
-SCHRODER_TERMS_AT_ZERO = 96
+#: At 0 (the singular class) and at an interior point the dual's Taylor series is exact
+#: to any order (its own power series, re-expanded): 96 terms give radius 0.5 for erf and
+#: tanh at 0 (24 terms: 0.125) and 0.125 for SiLU at its interior point (0.031), about 20
+#: fewer exact layers before the jump when the multiplier is 0.93.
+SCHRODER_TERMS_LONG = 96
 #: Neglected terms (the last three kept) below this fraction of the leading one.
 SCHRODER_TOLERANCE = 1e-17
 
@@ -106,10 +107,13 @@ class SchroderCoordinate:
 
 
 def _converged(c: np.ndarray, radius: float) -> bool:
-    """The last three terms at the radius below SCHRODER_TOLERANCE of the leading ones."""
+    """The last quarter of the terms (at least three) at the radius below
+    SCHRODER_TOLERANCE of the leading ones (a long series can have small last terms and
+    large middle ones beyond its radius of convergence)."""
     k = np.arange(c.size)
     size = np.abs(c) * radius**k
-    return bool(np.max(size[-3:]) <= SCHRODER_TOLERANCE * np.max(size[:2]))
+    tail = max(3, c.size // 4)
+    return bool(np.max(size[-tail:]) <= SCHRODER_TOLERANCE * np.max(size[:2]))
 
 
 def schroder_coordinate(dual, where: str, point: float = 0.0) -> SchroderCoordinate | None:
@@ -120,11 +124,11 @@ def schroder_coordinate(dual, where: str, point: float = 0.0) -> SchroderCoordin
     if key not in dual.__dict__:
         try:
             if where == "zero":
-                taylor = dual.taylor_at_zero(SCHRODER_TERMS_AT_ZERO)
+                taylor = dual.taylor_at_zero(SCHRODER_TERMS_LONG)
             elif where == "one":
                 taylor = dual.complement_taylor(SCHRODER_TERMS)
             else:
-                taylor = dual.taylor_at(point, SCHRODER_TERMS)
+                taylor = dual.taylor_at(point, SCHRODER_TERMS_LONG)
             coordinate = SchroderCoordinate(taylor, len(taylor))
         except (NotImplementedError, ValueError):
             coordinate = None
