@@ -280,3 +280,13 @@ def test_resnet_section_against_explicit_gram_solves(tmp_path):
     assert rows[("wine", "relu", "mlp", math.inf)]["accuracy"] == np.mean(yte == majority)
     files = reproduce_resnet.report_resnet(result, sizes, tmp_path, lambda *a: None)
     assert "resnet.csv" in files and (tmp_path / "resnet.csv").stat().st_size > 0
+    # the taxonomy table: sigmoid's rho* is the root of (1 + (2/pi) arcsin r) / 2 = r
+    # (its limit at large variance is a step with a mean), erf's limit correlation is 0
+    tax = {(r["activation"], r["branch_exponent"]): r for r in result["taxonomy"]}
+    sigmoid = tax[("sigmoid", 0.0)]
+    r = sigmoid["limit_correlation"]
+    assert sigmoid["rule"] == "majority_vote"
+    assert abs((1 + 2 / np.pi * np.arcsin(r)) / 2 - r) < 1e-12
+    assert tax[("erf", 0.25)]["rule"] == "singular" and tax[("erf", 0.25)]["limit_correlation"] == 0
+    assert {tax[(a, 0.5)]["kind"] for a in ("relu", "erf", "sin")} == {"ode_kernel"}
+    assert "[5b]" not in result["markdown"] and "Which classifier" in result["markdown"]

@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from ..data import load_dataset, paper_tasks
 from ..estimators import InfiniteNetworkClassifier
+from ..resnet_taxonomy import resnet_limit
 from .components import MissingComponent, cached_activation
 from .config import Sizes
 from .report import (
@@ -43,6 +44,25 @@ RESNET_ACTIVATIONS = ("relu", "erf")
 RESNET_REAL_SETS = ("wine", "breast_cancer")
 #: Branch exponent of the ResNet: beta_L = L^-1/2, the non-degenerate scaling.
 BRANCH_EXPONENT = 0.5
+#: The taxonomy table: one activation per large-variance class (linear growth, bounded
+#: with a mean, odd bounded, oscillating) at branch exponents below, at and above 1/2.
+TAXONOMY_ACTIVATIONS = ("relu", "softplus", "sigmoid", "erf", "tanh", "sin")
+TAXONOMY_EXPONENTS = (0.0, 0.25, 0.5, 0.75)
+
+
+def resnet_taxonomy_rows() -> list[dict]:
+    """Which classifier each infinitely deep ResNet is (docs/resnet.md §6)."""
+    rows = []
+    for act in TAXONOMY_ACTIVATIONS:
+        for gamma in TAXONOMY_EXPONENTS:
+            lim = resnet_limit(cached_activation(act), gamma)
+            form = lim.large_variance
+            rows.append(dict(
+                activation=act, branch_exponent=gamma, kind=lim.kind, rule=lim.rule,
+                degree=(None if form is None else
+                        "oscillating" if form.degree is None else form.degree),
+                limit_correlation=lim.point, exponent=lim.exponent))
+    return rows
 
 
 def _data_sets(sizes: Sizes, seed: int) -> list[tuple[str, Any, tuple]]:
@@ -85,7 +105,8 @@ def section_resnet(sizes: Sizes, seed: int, progress: bool, log: Callable) -> di
             row["bayes_accuracy"] = task.bayes_accuracy(Xte, yte)
             row["excess_error"] = excess_error(task, Xte, pred)[0]
         rows.append(row)
-    return dict(rows=rows, activations=list(RESNET_ACTIVATIONS),
+    return dict(rows=rows, taxonomy=resnet_taxonomy_rows(),
+                activations=list(RESNET_ACTIVATIONS),
                 branch_exponent=BRANCH_EXPONENT, data=[name for name, _, _ in data])
 
 
@@ -105,6 +126,20 @@ def report_resnet(result: dict, sizes: Sizes, out: Path, log: Callable) -> list[
           markdown_table(headers, rows), ""]
     md.append(_summary_line(result["rows"]))
     log("  " + md[-1])
+    tax_headers = ["activation", "branch exponent", "limit", "rule", "degree at infinity",
+                   "rho*", "exponent"]
+    tax = [[r["activation"], r["branch_exponent"], r["kind"], r["rule"],
+            "-" if r["degree"] is None else r["degree"],
+            "-" if r["limit_correlation"] is None else r["limit_correlation"],
+            "-" if r["exponent"] is None else r["exponent"]]
+           for r in result.get("taxonomy", [])]
+    if tax:
+        tax_title = ("[5b] Which classifier the infinitely deep ResNet is: by branch "
+                     "exponent, and below 1/2 by phi at large variance (rho*: the NNGP's "
+                     "limit correlation; exponent: rho_T - rho* ~ T^-exponent).")
+        log("\n" + tax_title)
+        log(text_table(tax_headers, tax))
+        md += ["", tax_title[5:], "", markdown_table(tax_headers, tax), ""]
     files = ["resnet.csv", "resnet.json"]
     try:
         _plot_resnet(result, out / "resnet_depth.png")
