@@ -182,3 +182,24 @@ def test_classifier_bad_solver_parameters(kwargs, match):
     params = {"activation": "softplus", "kernel": "ntk", "depth": 3} | kwargs
     with pytest.raises(ValueError, match=match):
         InfiniteNetworkClassifier(**params).fit(X, y)
+
+
+def test_classifier_dask_solver_equals_iterative():
+    """solver="dask": the same iteration with its passes over K as tasks on a LocalCluster
+    gives the in-memory iterative solution (to the solver's tolerance) and predictions."""
+    distributed = pytest.importorskip("dask.distributed")
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((150, 4))
+    y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+    Xt = rng.standard_normal((60, 4))
+    local = InfiniteNetworkClassifier("relu", "ntk", 3, solver="iterative", tol=1e-10).fit(X, y)
+    with pytest.raises(ValueError, match="no.*client|there is none"):
+        InfiniteNetworkClassifier("relu", "ntk", 3, solver="dask").fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        remote = InfiniteNetworkClassifier("relu", "ntk", 3, solver="dask", tol=1e-10).fit(X, y)
+        assert remote.solver_ == "cg"
+        scale = np.max(np.abs(local.dual_coef_))
+        np.testing.assert_allclose(remote.dual_coef_, local.dual_coef_, atol=1e-7 * scale)
+        np.testing.assert_array_equal(remote.predict(Xt), local.predict(Xt))

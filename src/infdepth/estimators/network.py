@@ -100,7 +100,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
         coordinates.
     branch_exponent : float, default=0.5
         gamma >= 0 in beta_L = L^-gamma (ResNet only).
-    solver : {"auto", "dense", "iterative"}, default="auto"
+    solver : {"auto", "dense", "iterative", "dask"}, default="auto"
         Finite depth: "dense" factors the n x n Gram matrix (MemoryError beyond
         ``FIT_MEMORY_LIMIT``); "iterative" solves ``(K + ridge I) A = Y`` by
         Nystrom-preconditioned conjugate gradients (:mod:`infdepth.solvers.iterative`)
@@ -108,7 +108,10 @@ class InfiniteNetworkClassifier(SphereClassifier):
         the matrices fit, iterative beyond. The iterative path supports MLP kernels at
         finite depth (the ReLU family included: it iterates on K itself, not in
         complement coordinates, so ``rule_`` is "interpolation"); ResNets and the psi
-        rule raise a ValueError.
+        rule raise a ValueError. "dask": the iterative solver with each pass over K
+        computed as row-block tasks on the current ``dask.distributed`` client
+        (:class:`~infdepth.solvers.iterative.DaskGramOperator`; the iteration stays here,
+        only n x n_classes products travel), for training sets whose passes need a cluster.
     tol, max_epochs : float, int, default=1e-6, 200
         Iterative solver: stop when the relative training residual is below ``tol``,
         else a ``ConvergenceWarning`` after ``max_epochs`` epochs (passes over K).
@@ -167,7 +170,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
         "device": "no_validation",  # a str or torch.device: checked by the torch backend
         "architecture": [StrOptions({"mlp", "resnet"})],
         "branch_exponent": [Interval(numbers.Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "dense", "iterative"})],
+        "solver": [StrOptions({"auto", "dense", "iterative", "dask"})],
         "tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
     }
@@ -277,12 +280,12 @@ class InfiniteNetworkClassifier(SphereClassifier):
         if not math.isfinite(self.tol):
             raise ValueError(f"tol must be a positive finite number, got {self.tol!r}")
         supported = rule in ("interpolation", "complement") and attractor != "resnet"
-        if self.solver == "iterative" and not supported:
-            raise ValueError("solver='iterative' supports MLP kernels at finite depth only "
-                             "(not ResNets, not the depth-infinity psi rule, and the "
+        if self.solver in ("iterative", "dask") and not supported:
+            raise ValueError(f"solver={self.solver!r} supports MLP kernels at finite depth "
+                             "only (not ResNets, not the depth-infinity psi rule, and the "
                              "depth-infinity vote rules need no solve): use solver='dense'")
         if self.solver != "auto" or not supported:
-            return self.solver == "iterative"
+            return self.solver in ("iterative", "dask")
         try:
             n = _num_samples(X)
         except TypeError:
@@ -291,11 +294,14 @@ class InfiniteNetworkClassifier(SphereClassifier):
 
     def _fit_iterative(self, act, depth, ridge):
         from ..kernels import Kernel
-        from ..solvers.iterative import GramOperator, solve
+        from ..solvers.iterative import DaskGramOperator, GramOperator, solve
 
         kern = Kernel(act, self.kernel, depth, dtype=self.dtype, device=self.device)
-        result = solve(GramOperator(kern, self.X_fit_, ridge), self._onehot(), tol=self.tol,
-                       max_iter=int(self.max_epochs))
+        if self.solver == "dask":
+            operator = DaskGramOperator(_dask_client(), kern, self.X_fit_, ridge)
+        else:
+            operator = GramOperator(kern, self.X_fit_, ridge)
+        result = solve(operator, self._onehot(), tol=self.tol, max_iter=int(self.max_epochs))
         self.dual_coef_, self.solver_ = result.coef, "cg"
         self.n_epochs_, self.residual_ = result.n_epochs, result.residual
 
@@ -435,3 +441,18 @@ class InfiniteNetworkClassifier(SphereClassifier):
                     out[self.y_fit_[j]] += s
                 f[i] = out / len(hits)
         return f
+
+
+def _dask_client():
+    """The current dask.distributed client (solver="dask"), or a clear error."""
+    try:
+        from dask.distributed import default_client
+    except ImportError as exc:
+        raise ImportError("solver='dask' needs dask.distributed: pip install "
+                          "'dask[distributed]'") from exc
+    try:
+        return default_client()
+    except ValueError as exc:
+        raise ValueError("solver='dask' runs on the current dask.distributed client, and "
+                         "there is none: create one first (dask.distributed.Client(...), "
+                         "e.g. on a LocalCluster)") from exc
