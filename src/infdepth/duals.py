@@ -78,7 +78,6 @@ def near_or_far(delta, near_one: float, near_coefficients, far) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-
 class LeadingTerm:
     """``f(s) ~ coefficient * s**power`` as ``s -> 0``."""
 

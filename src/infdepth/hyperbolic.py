@@ -33,7 +33,8 @@ SCHRODER_TERMS = 24
 #: tanh at 0 (24 terms: 0.125) and 0.125 for SiLU at its interior point (0.031), about 20
 #: fewer exact layers before the jump when the multiplier is 0.93.
 SCHRODER_TERMS_LONG = 96
-#: Neglected terms (the last three kept) below this fraction of the leading one.
+#: Neglected terms (the last quarter kept, at least three) below this fraction of the
+#: leading one.
 SCHRODER_TOLERANCE = 1e-17
 
 

@@ -32,6 +32,7 @@ mu^2 / P off the diagonal, mu and P the mean of phi and of phi^2 over large argu
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .activations import Activation
+from .duals import Dual, ReluFamilyDual
 from .dynamics import find_attractor
 from .taxonomy import RULE_OF_REGIME
 
@@ -80,15 +82,24 @@ class LargeVarianceForm:
     mean: float = 0.0
     power: float = 1.0
 
+    @property
+    def leaky_relu_coefficients(self) -> tuple[float, float]:
+        """(alpha, beta) with h = alpha x + beta |x| (degree 1: the ReLU family's form)."""
+        return (self.a_plus - self.a_minus) / 2, (self.a_plus + self.a_minus) / 2
+
+    def _step(self) -> tuple[float, float]:
+        """(m, s) with h = m + s sign(x) (degree 0)."""
+        return (self.a_plus + self.a_minus) / 2, (self.a_plus - self.a_minus) / 2
+
     def dual(self, rho):
         """D_h(rho), the normalized dual of h (closed forms for degrees 0 and 1)."""
         rho = np.clip(np.asarray(rho, dtype=float), -1.0, 1.0)
         if self.degree is None:
             return np.where(rho >= 1.0, 1.0, self.mean**2 / self.power)
         if self.degree == 0:  # h = m + s sign(x): E h(u) h(v) = m^2 + s^2 (2/pi) arcsin(rho)
-            m, s = (self.a_plus + self.a_minus) / 2, (self.a_plus - self.a_minus) / 2
+            m, s = self._step()
             return (m * m + s * s * (2 / np.pi) * np.arcsin(rho)) / (m * m + s * s)
-        return _h_activation(self).dual_function.value(rho)
+        return _h_dual(self).value(rho)
 
     def dual_derivative(self, rho):
         """D_h'(rho) on (-1, 1)."""
@@ -96,9 +107,9 @@ class LargeVarianceForm:
         if self.degree is None:
             return np.zeros_like(rho)
         if self.degree == 0:
-            m, s = (self.a_plus + self.a_minus) / 2, (self.a_plus - self.a_minus) / 2
+            m, s = self._step()
             return s * s * (2 / np.pi) / np.sqrt(1 - rho * rho) / (m * m + s * s)
-        return _h_activation(self).dual_function.derivative(rho)
+        return _h_dual(self).derivative(rho)
 
 
 def _power_law(y: np.ndarray, x: np.ndarray) -> tuple[float, float] | None:
@@ -149,14 +160,19 @@ def large_variance_form(act: Activation) -> LargeVarianceForm:
                              power=float(np.mean(values * values)))
 
 
-def _h_activation(form: LargeVarianceForm) -> Activation:
-    """h as an Activation (its dual by the Hermite route), for degrees other than 0, 1."""
+@functools.lru_cache(maxsize=32)
+def _h_dual(form: LargeVarianceForm) -> Dual:
+    """D_h as a Dual: the ReLU family's closed form for degree 1, otherwise the Hermite
+    route of ``Activation.from_callable(h)`` (built once per form: root finding on the
+    flow calls it many times)."""
+    if form.degree == 1:
+        return ReluFamilyDual(*form.leaky_relu_coefficients)
     k, ap, am = form.degree, form.a_plus, form.a_minus
 
     def h(x):
         return np.where(x > 0, ap, am) * np.abs(x) ** k
 
-    return Activation.from_callable(h, name=f"h (degree {k:g})")
+    return Activation.from_callable(h, name=f"h (degree {k:g})").dual_function
 
 
 # ------------------------------------------------------------------------- the limit
@@ -203,7 +219,8 @@ class ResNetLimit:
     def message(self) -> str:
         return (f"the infinitely deep ResNet (branch_exponent={self.branch_exponent:g}) of "
                 f"{self.activation} is not a kernel: it is the rule {self.rule!r}, "
-                f"{self.description}; {self.rate}")
+                f"{self.description}; {self.rate}. Use a finite depth, or "
+                "branch_exponent >= 0.5")
 
 
 def _flow_attractor(form: LargeVarianceForm) -> tuple[str, float, float]:
@@ -242,14 +259,13 @@ def _degenerate(act: Activation, gamma: float) -> ResNetLimit:
     T = "T = L^(1 - 2 gamma)" if gamma > 0 else "T = L"
     point = exponent = None
     if k is not None and k > 1:  # the block dominates: the MLP of h
-        h = _h_activation(form)
-        regime = find_attractor(h.dual_function).kind
-        point = find_attractor(h.dual_function).point
+        attractor = find_attractor(_h_dual(form))
+        regime, point = attractor.kind, attractor.point
         rate = (f"the variance grows super-exponentially along depth (degree {k:g} at "
                 "infinity) and each block acts as an MLP layer of h, so the kernel "
                 "converges as the MLP of h does")
     elif k == 1:
-        alpha, beta = (form.a_plus - form.a_minus) / 2, (form.a_plus + form.a_minus) / 2
+        alpha, beta = form.leaky_relu_coefficients
         if beta == 0:
             raise ValueError(f"activation {name!r} is linear at infinity (phi(x) ~ "
                              f"{alpha:.6g} x at both ends): the large-variance map is the "
@@ -257,7 +273,7 @@ def _degenerate(act: Activation, gamma: float) -> ResNetLimit:
                              "classified")
         regime, point = "parabolic", 1.0
         rate = (f"the large-variance block is a leaky-ReLU MLP layer (parabolic at 1): "
-                f"1 - k_L ~ C / {T.split(' = ')[0]}^2 for every xi > -1, with {T}, as "
+                f"1 - k_L ~ C / T^2 for every xi > -1, with {T}, as "
                 "for the ReLU family (docs/resnet.md §6)")
     else:
         regime, point, exponent = _flow_attractor(form)

@@ -262,7 +262,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
             if depth == math.inf and gamma < 0.5:
                 record = resnet_limit(act, gamma)  # by phi at large variance
                 if record.rule != "majority_vote":  # its profile psi is not tabulated
-                    raise ValueError(record.message + ". Use a finite depth")
+                    raise ValueError(record.message)
                 return "resnet", "majority_vote", depth
             return "resnet", ("complement" if gamma < 0.5 else "interpolation"), depth
         kind = find_attractor(check_informative(act).dual_function).kind
