@@ -7,7 +7,7 @@ Sections (each prints ratios measured in the same run; the machine is shared):
   ``np.exp`` pass and the product with V, same block size.
 * ``agree``: iterative vs dense at n (relu NTK depth 3, erf NNGP depth 10): label
   agreement and max |f_dense - f_iter| / max_c |f_dense| per test row; epochs, seconds.
-* ``large``: fit + predict at n with peak memory (tracemalloc, and ru_maxrss).
+* ``large``: fit + predict at n with peak memory (the process's peak RSS).
 * ``dask``: epoch time of the Dask operator on a LocalCluster at n, and the n^2 cost model
   extrapolated to 10^6 (an extrapolation, not a run).
 * ``mnist1d``: test accuracy vs n (relu NTK 3, erf NNGP 10, erf NNGP depth infinity).
@@ -22,7 +22,6 @@ import argparse
 import math
 import resource
 import time
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -56,20 +55,28 @@ def floor_pass(X: np.ndarray, V: np.ndarray) -> float:
     return time.perf_counter() - t
 
 
-def section_epoch(n: int) -> None:
+def section_epoch(n: int, repeats: int = 5) -> None:
+    """Median of ``repeats`` passes each, the floor's and the kernels' interleaved."""
     X = sphere(n, 40)
     V = np.random.default_rng(1).standard_normal((n, 10))
-    floor = floor_pass(X, V)
-    print(f"[epoch] n={n} d=40 c=10: floor (X @ X.T + exp + product) {floor:.2f} s")
-    for act, kind, depth in CASES:
-        for dtype in ("float64", "float32"):
-            op = GramOperator(Kernel(act, kind, depth, dtype=dtype), X)
-            op.matvec(V)  # tables built once
+    ops = {(act, kind, depth, dtype): GramOperator(Kernel(act, kind, depth, dtype=dtype), X)
+           for act, kind, depth in CASES for dtype in ("float64", "float32")}
+    for op in ops.values():
+        op.matvec(V)  # tables built once
+    times: dict = {key: [] for key in ("floor", *ops)}
+    for _ in range(repeats):
+        times["floor"].append(floor_pass(X, V))
+        for key, op in ops.items():
             t = time.perf_counter()
             op.matvec(V)
-            sec = time.perf_counter() - t
-            print(f"[epoch] {act} {kind.upper()} depth {depth} {dtype}: {sec:.2f} s, "
-                  f"ratio to floor {sec / floor:.2f}")
+            times[key].append(time.perf_counter() - t)
+    floor = float(np.median(times["floor"]))
+    print(f"[epoch] n={n} d=40 c=10: floor (X @ X.T + exp + product, full n x n, float64) "
+          f"{floor:.2f} s (median of {repeats})")
+    for (act, kind, depth, dtype), op in ops.items():
+        sec = float(np.median(times[act, kind, depth, dtype]))
+        print(f"[epoch] {act} {kind.upper()} depth {depth} {dtype} ({op.n_jobs} threads, upper "
+              f"triangle): {sec:.2f} s, ratio to floor {sec / floor:.2f}")
 
 
 def section_agree(n: int, n_test: int = 2000, tol: float = 1e-6, cases=None) -> None:
@@ -93,25 +100,26 @@ def section_agree(n: int, n_test: int = 2000, tol: float = 1e-6, cases=None) -> 
               f"test acc {np.mean(it.predict(Xt) == yt):.3f}")
 
 
-def section_large(n: int, n_test: int = 2000) -> None:
+def section_large(n: int, n_test: int = 2000, dtype: str = "float64",
+                  tol: float = 1e-6) -> None:
+    """Fit + predict at n; memory as the process's peak resident set (ru_maxrss: every
+    allocation, numpy's and BLAS's included; tracemalloc would slow the threaded pass)."""
     X, y = task(n + n_test, seed=3)
     Xt, yt, X, y = X[n:], y[n:], X[:n], y[:n]
     act, kind, depth = CASES[0]
-    tracemalloc.start()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t = time.perf_counter()
-    clf = InfiniteNetworkClassifier(act, kind, depth, solver="iterative", tol=1e-6,
-                                    projection=None).fit(X, y)
+    clf = InfiniteNetworkClassifier(act, kind, depth, solver="iterative", tol=tol,
+                                    dtype=dtype, projection=None, verbose=2).fit(X, y)
     tf = time.perf_counter() - t
     t = time.perf_counter()
     acc = float(np.mean(clf.predict(Xt) == yt))
     tp = time.perf_counter() - t
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"[large] n={n} {act} {kind.upper()} depth {depth}: fit {tf:.1f} s "
-          f"({clf.n_epochs_} epochs, residual {clf.residual_:.1e}), predict {n_test} in "
-          f"{tp:.1f} s, test acc {acc:.3f}; peak traced {peak / 2**30:.2f} GiB, "
-          f"max RSS {rss / 2**30:.2f} GiB (dense K alone: {8 * n * n / 2**30:.1f} GiB)")
+    print(f"[large] n={n} {act} {kind.upper()} depth {depth} {dtype} tol {tol:g}: "
+          f"fit {tf:.1f} s ({clf.n_epochs_} epochs, residual {clf.residual_:.1e}), predict "
+          f"{n_test} in {tp:.1f} s, test acc {acc:.3f}; peak RSS {rss / 2**30:.2f} GiB "
+          f"(before the fit {rss0 / 2**30:.2f} GiB; dense K alone: {8 * n * n / 2**30:.1f} GiB)")
 
 
 def section_dask(n: int) -> None:
@@ -146,21 +154,30 @@ def section_dask(n: int) -> None:
           f"{t_epoch * scale * res.n_epochs / 3600:.0f} h; on W such machines / W")
 
 
-def section_mnist1d(sizes: list[int]) -> None:
+def section_mnist1d(sizes: list[int], dtype: str = "float64", tol: float = 1e-6) -> None:
+    """Test accuracy vs n; fits too large for the dense solve take the iterative one
+    with the given dtype and tol (the dense ones keep the defaults)."""
     from infdepth.data import load_mnist1d
+    from infdepth.solvers.dense import fits_in_memory
 
     print("[mnist1d] published (Greydanus 2020, 4000 train): logistic regression 32%, "
           "MLP 68%, CNN 94%")
     for n in sizes:
         X, y, Xt, yt = load_mnist1d(n)
+        large = {} if fits_in_memory(n) else {"dtype": dtype, "tol": tol}
         for act, kind, depth in [*CASES, ("erf", "nngp", math.inf)]:
             t = time.perf_counter()
+            params = large if math.isfinite(depth) else {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                clf = InfiniteNetworkClassifier(act, kind, depth).fit(X, y)
+                clf = InfiniteNetworkClassifier(act, kind, depth, **params).fit(X, y)
                 acc = clf.score(Xt, yt)
-            print(f"[mnist1d] n={n} {act} {kind.upper()} depth {depth}: test acc {acc:.3f} "
-                  f"({clf.rule_}, {clf.solver_}, {time.perf_counter() - t:.1f} s)", flush=True)
+            how = f"{clf.solver_}" + (f", {clf.n_epochs_} epochs, residual {clf.residual_:.1e}"
+                                     if clf.solver_ == "cg" else "")
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            print(f"[mnist1d] n={n} {act} {kind.upper()} depth {depth} {params or ''}: "
+                  f"test acc {acc:.3f} ({clf.rule_}, {how}, {time.perf_counter() - t:.1f} s; "
+                  f"process peak RSS so far {rss:.2f} GiB)", flush=True)
 
 
 def main() -> None:
@@ -171,7 +188,10 @@ def main() -> None:
     p.add_argument("--n-agree", type=int, default=10_000)
     p.add_argument("--n-large", type=int, default=100_000)
     p.add_argument("--n-dask", type=int, default=10_000)
-    p.add_argument("--tol", type=float, default=1e-6, help="agree: the iterative tol")
+    p.add_argument("--tol", type=float, default=1e-6,
+                   help="agree, large, mnist1d: the iterative tol")
+    p.add_argument("--dtype", default="float64",
+                   help="large, mnist1d: the iterative kernel blocks' dtype")
     p.add_argument("--cases", nargs="+", default=None,
                    help="agree: e.g. erf:nngp:10 relu:ntk:3")
     p.add_argument("--mnist-n", type=int, nargs="+", default=[4000, 10_000])
@@ -181,8 +201,9 @@ def main() -> None:
         t = time.perf_counter()
         {"epoch": lambda: section_epoch(a.n_epoch),
          "agree": lambda: section_agree(a.n_agree, tol=a.tol, cases=cases),
-         "large": lambda: section_large(a.n_large), "dask": lambda: section_dask(a.n_dask),
-         "mnist1d": lambda: section_mnist1d(a.mnist_n)}[s]()
+         "large": lambda: section_large(a.n_large, dtype=a.dtype, tol=a.tol),
+         "dask": lambda: section_dask(a.n_dask),
+         "mnist1d": lambda: section_mnist1d(a.mnist_n, a.dtype, a.tol)}[s]()
         print(f"[{s}] section took {time.perf_counter() - t:.0f} s", flush=True)
 
 

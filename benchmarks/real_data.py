@@ -483,6 +483,16 @@ def run(datasets: Sequence[str], methods: Sequence[str], n_folds: int | None,
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
         tqdm = None
+
+    def meta() -> dict:
+        return dict(datasets=list(datasets), methods=list(methods), n_folds=n_folds,
+                    max_train=max_train, inner_cv=inner_cv, seed=seed, capped=capped,
+                    seconds=time.perf_counter() - started, python=platform.python_version(),
+                    platform=platform.platform(), cpu_count=os.cpu_count(),
+                    grids=dict(ntk_depths=NTK_DEPTHS, ntk_ridges=NTK_RIDGES, alphas=ALPHAS,
+                               svc_C=SVC_C, svc_gamma_times_1_over_p=SVC_GAMMA, knn_k=KNN_K,
+                               lr_C=LR_C))
+
     for name in datasets:
         t_set = time.perf_counter()
         label, folds = dataset_folds(name, n_folds, seed)
@@ -528,20 +538,19 @@ def run(datasets: Sequence[str], methods: Sequence[str], n_folds: int | None,
             f"{_abbrev(m)} {100 * v:.2f}" if np.isfinite(v) else f"{_abbrev(m)} n/a"
             for m, v in per.items()))
         _write_results(out, results)
+        (out / "meta.json").write_text(json.dumps(_jsonable(meta()), indent=2) + "\n")
+    return report(results, methods, meta(), out, log)
+
+
+def report(results: list[dict], methods: Sequence[str], meta: dict, out: Path,
+           log: Callable[[str], None] = print) -> dict:
+    """Summary, statistics, tables and files of a run's per-fold results."""
     summary = summarize(results, methods)
     summary["statistics"] = statistics(summary)
     summary["fit_seconds"] = fit_times(results, methods)
-    summary.update(
-        meta=dict(datasets=list(datasets), methods=list(methods), n_folds=n_folds,
-                  max_train=max_train, inner_cv=inner_cv, seed=seed, capped=capped,
-                  seconds=time.perf_counter() - started, python=platform.python_version(),
-                  platform=platform.platform(), cpu_count=os.cpu_count(),
-                  grids=dict(ntk_depths=NTK_DEPTHS, ntk_ridges=NTK_RIDGES, alphas=ALPHAS,
-                             svc_C=SVC_C, svc_gamma_times_1_over_p=SVC_GAMMA, knn_k=KNN_K,
-                             lr_C=LR_C)),
-        skipped=sorted({f"{r['method']}: {r['error']}" for r in results
-                        if r["error"].startswith("skipped")}),
-    )
+    summary["depth_inf_chosen"] = depth_infinity_chosen(results)
+    summary.update(meta=meta, skipped=sorted({f"{r['method']}: {r['error']}" for r in results
+                                               if r["error"].startswith("skipped")}))
     _write_results(out, results)
     table = format_table(summary, methods)
     md = format_table(summary, methods, markdown=True)
@@ -555,8 +564,26 @@ def run(datasets: Sequence[str], methods: Sequence[str], n_folds: int | None,
     log(table)
     for n in notes:
         log(f"note: {n}")
-    log(f"\nTotal {summary['meta']['seconds']:.0f} s. Results in {out.resolve()}")
+    if "seconds" in meta:
+        log(f"\nTotal {meta['seconds']:.0f} s. Results in {out.resolve()}")
     return summary
+
+
+def summarize_folder(out: Path, log: Callable[[str], None] = print) -> dict:
+    """:func:`report` of the results.csv a run (finished or not) has written to ``out``:
+    the data sets it completed, with the methods it ran."""
+    with (out / "results.csv").open(newline="") as fh:
+        results = list(csv.DictReader(fh))
+    for r in results:
+        for key in ("fold", "n_train", "n_test", "n_features", "n_classes"):
+            r[key] = int(r[key])
+        for key in ("accuracy", "seconds"):
+            r[key] = float(r[key]) if r[key] not in ("", "nan") else math.nan
+    methods = [m for m in METHODS if any(r["method"] == m for r in results)]
+    meta = json.loads((out / "meta.json").read_text())  # as of the last completed set
+    meta.update(completed=list(dict.fromkeys(r["dataset"] for r in results)))
+    meta["capped"] = {k: tuple(v) for k, v in meta["capped"].items()}
+    return report(results, methods, meta, out, log)
 
 
 def statistics(summary: dict, ours: str = "infdepth CV (LOO)") -> dict:
@@ -583,6 +610,16 @@ def statistics(summary: dict, ours: str = "infdepth CV (LOO)") -> dict:
         holm[m] = running
     return dict(friedman_statistic=float(fried.statistic), friedman_p=float(fried.pvalue),
                 wilcoxon_p=raw, wilcoxon_holm_p=holm, ours=ours)
+
+
+def depth_infinity_chosen(results: list[dict], method: str = "infdepth CV (LOO)") -> dict:
+    """Outer folds on which the CV classifier chose depth infinity, per data set."""
+    folds = [r for r in results if r["method"] == method and r["chosen"]]
+    hits: dict[str, list[str]] = {}
+    for r in folds:
+        if "depth=inf" in r["chosen"]:
+            hits.setdefault(r["dataset"], []).append(f"fold {r['fold']}: {r['chosen']}")
+    return dict(folds=len(folds), chosen=sum(len(v) for v in hits.values()), where=hits)
 
 
 def fit_times(results: list[dict], methods: Sequence[str]) -> dict[str, float]:
@@ -612,6 +649,12 @@ def _notes(summary: dict) -> list[str]:
                      f"{st['friedman_p']:.3g}. Wilcoxon signed-rank, {st['ours']} vs each, "
                      "Holm-corrected p: " + ", ".join(
                          f"{_abbrev(m)} {p:.3g}" for m, p in st["wilcoxon_holm_p"].items()))
+    inf = summary.get("depth_inf_chosen") or {}
+    if inf.get("folds"):
+        notes.append(f"Depth infinity chosen by infdepth CV (LOO) on {inf['chosen']} of "
+                     f"{inf['folds']} outer folds" + (": " + "; ".join(
+                         f"{s} ({', '.join(v)})" for s, v in inf["where"].items())
+                         if inf["where"] else "."))
     if summary.get("fit_seconds"):
         notes.append("Mean seconds per outer fold (fit + predict): " + ", ".join(
             f"{_abbrev(m)} {v:.2f}" for m, v in summary["fit_seconds"].items()))
@@ -689,15 +732,20 @@ def tuning_time(datasets: Sequence[str], seed: int = 0, log: Callable[[str], Non
         t0 = time.perf_counter()
         svc.fit(X, y)
         t_svc = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # first call: builds the designed activation's tables
         InfiniteNetworkClassifierCV().fit(X, y)
         t_loo = time.perf_counter() - t0
+        t0 = time.perf_counter()  # again, with them built (as every later fit on this data)
+        InfiniteNetworkClassifierCV().fit(X, y)
+        t_loo_warm = time.perf_counter() - t0
         same = {k: str(v) for k, v in ours.best_params_.items()} == {
             k: str(v) for k, v in ref.best_params_.items()}
         row = dict(dataset=name, n_train=len(y), candidates=len(ours.cv_results_["params"]),
                    cv_seconds=t_ours, gridsearch_seconds=t_ref, speedup=t_ref / t_ours,
                    svc_gridsearch_seconds=t_svc, cv_over_svc=t_ours / t_svc,
                    default_loo_seconds=t_loo, default_loo_over_svc=t_loo / t_svc,
+                   default_loo_warm_seconds=t_loo_warm,
+                   default_loo_warm_over_svc=t_loo_warm / t_svc,
                    same_params=same, max_score_diff=float(np.max(np.abs(
                        ours.cv_results_["mean_test_score"] - ref.cv_results_["mean_test_score"]))))
         log(json.dumps(_jsonable(row)))
@@ -724,7 +772,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tuning-time", action="store_true",
                    help="time InfiniteNetworkClassifierCV against GridSearchCV on --datasets "
                         "(default iris, wine, keel:heart) and exit")
+    p.add_argument("--summarize", metavar="DIR",
+                   help="summarize the results.csv in DIR (a finished or interrupted run) "
+                        "and exit")
     args = p.parse_args(argv)
+    if args.summarize:
+        summarize_folder(Path(args.summarize))
+        return 0
     if args.tuning_time:
         tuning_time(args.datasets or ["iris", "wine", "keel:heart"], args.seed)
         return 0

@@ -107,18 +107,21 @@ def test_bad_inputs():
 
 
 def test_memory_bounded():
-    n = 2000
-    X, Y = sphere(n, 10), labels(n, 4)
-    op = GramOperator(Kernel("erf", "nngp", 3), X, block_entries=1 << 17)
+    n, rank, c, block, jobs = 4000, 50, 4, 1 << 17, 2
+    X, Y = sphere(n, 10), labels(n, c)
+    op = GramOperator(Kernel("erf", "nngp", 3), X, block_entries=block, n_jobs=jobs)
     tracemalloc.start()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         op.matvec(Y)  # the kernel's tables are built (and kept) before the measurement
         tracemalloc.reset_peak()
-        solve(op, Y, tol=1e-4, rank=50, max_iter=3)
+        solve(op, Y, tol=1e-4, rank=rank, max_iter=3)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 0.15 * n * n * 8  # dense K alone would be n^2 * 8 bytes
+    # the documented model (solvers/iterative.py): the Nystrom basis and its SVD (3 n s),
+    # a few n x c iterates, and at most 4 tiles of block_entries float64 per thread
+    bound = 8 * (3 * n * rank + 10 * n * c + 4 * jobs * block)
+    assert peak < bound < 0.15 * n * n * 8  # dense K alone would be n^2 * 8 bytes
 
 
 def test_dask_equals_in_memory():
@@ -203,3 +206,60 @@ def test_classifier_dask_solver_equals_iterative():
         scale = np.max(np.abs(local.dual_coef_))
         np.testing.assert_allclose(remote.dual_coef_, local.dual_coef_, atol=1e-7 * scale)
         np.testing.assert_array_equal(remote.predict(Xt), local.predict(Xt))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_triangle_pass_equals_the_full_gram_matrix(n_jobs, dtype):
+    """matvec makes only K's upper block triangle (tiles of block_entries); it must equal
+    the full matrix from Kernel.__call__ times V, within the blocks' precision: float64
+    to rounding, float32 to its documented kernel error (1e-6 relative) summed over n."""
+    n = 530  # not a multiple of the tile (22 x 22 for 500 entries): a ragged last block
+    X, V = sphere(n, 7), np.random.default_rng(4).standard_normal((n, 3))
+    kern = Kernel("relu", "ntk", 3, dtype=dtype)
+    op = GramOperator(kern, X, ridge=0.25, block_entries=500, n_jobs=n_jobs)
+    exact = Kernel("relu", "ntk", 3)(X) @ V + 0.25 * V
+    tol = 1e-12 if dtype == "float64" else 1e-6
+    bound = tol * (np.abs(Kernel("relu", "ntk", 3)(X)) @ np.abs(V))
+    assert np.all(np.abs(op.matvec(V) - exact) <= bound + 1e-14)
+    np.testing.assert_allclose(op.matvec(V[:, 0]), exact[:, 0], rtol=0,
+                               atol=float(np.max(bound)) + 1e-14)
+
+
+def test_any_symmetric_callable_is_an_operator():
+    """A kernel given as a plain callable takes the same triangle pass."""
+    X, V = sphere(90), np.random.default_rng(6).standard_normal((90, 2))
+    op = GramOperator(lambda A, B: np.exp(A @ B.T), X, block_entries=300, n_jobs=2)
+    np.testing.assert_allclose(op.matvec(V), np.exp(X @ X.T) @ V, rtol=1e-12)
+
+
+def test_nystrom_basis_is_orthonormal_and_exact_on_its_columns():
+    """The in-place build: U^T U = I, and U diag(lam) U^T reproduces the sampled columns
+    K[:, S] (the Nystrom approximation interpolates them), against the dense K."""
+    X = sphere(300)
+    op = GramOperator(Kernel("erf", "nngp", 3), X, block_entries=2000)
+    P = NystromPreconditioner.build(op, 40, random_state=0)
+    np.testing.assert_allclose(P.U.T @ P.U, np.eye(P.lam.size), atol=1e-8)
+    S = np.sort(np.random.default_rng(0).choice(300, size=40, replace=False))
+    K = Kernel("erf", "nngp", 3)(X)
+    approx = (P.U * P.lam) @ P.U[S].T
+    assert np.max(np.abs(approx - K[:, S])) <= 1e-8 * np.max(np.abs(K))
+
+
+def test_auto_rank_and_n_jobs():
+    from infdepth.solvers.iterative import AUTO_RANK, auto_rank
+
+    assert auto_rank(100) == 25 and auto_rank(10**5) == AUTO_RANK
+    assert auto_rank(10**7) * 8 * 10**7 <= 2**32  # the basis stays within 4 GiB
+    with pytest.raises(ValueError, match="n_jobs"):
+        GramOperator(Kernel(), sphere(20), n_jobs=0)
+    with pytest.raises(ValueError, match="rank"):
+        solve(GramOperator(Kernel("erf", "nngp", 3), sphere(20)), labels(20), rank="big")
+
+
+def test_classifier_verbose_logs_every_epoch(capsys):
+    X = np.random.default_rng(0).standard_normal((80, 4))
+    y = (X[:, 0] > 0).astype(int)
+    clf = InfiniteNetworkClassifier("erf", "nngp", 3, solver="iterative", verbose=2).fit(X, y)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "epoch" in ln]
+    assert len(lines) == clf.n_epochs_ > 0 and all("residual" in ln for ln in lines)

@@ -104,17 +104,21 @@ class InfiniteNetworkClassifier(SphereClassifier):
         Finite depth: "dense" factors the n x n Gram matrix (MemoryError beyond
         ``FIT_MEMORY_LIMIT``); "iterative" solves ``(K + ridge I) A = Y`` by
         Nystrom-preconditioned conjugate gradients (:mod:`infdepth.solvers.iterative`)
-        with kernel blocks made on the fly, memory O(n (d + 500)); "auto": dense while
-        the matrices fit, iterative beyond. The iterative path supports MLP kernels at
-        finite depth (the ReLU family included: it iterates on K itself, not in
-        complement coordinates, so ``rule_`` is "interpolation"); ResNets and the psi
-        rule raise a ValueError. "dask": the iterative solver with each pass over K
-        computed as row-block tasks on the current ``dask.distributed`` client
+        with kernel blocks made on the fly (each entry of K's upper triangle once per
+        epoch, on every core), memory O(n (d + s)) for s = min(2000, n / 4) Nystrom
+        directions; "auto": dense while the matrices fit, iterative beyond. The iterative
+        path supports MLP kernels at finite depth (the ReLU family included: it iterates
+        on K itself, not in complement coordinates, so ``rule_`` is "interpolation");
+        ResNets and the psi rule raise a ValueError. "dask": the iterative solver with
+        each pass over K computed as blocks on the current ``dask.distributed`` client
         (:class:`~infdepth.solvers.iterative.DaskGramOperator`; the iteration stays here,
         only n x n_classes products travel), for training sets whose passes need a cluster.
     tol, max_epochs : float, int, default=1e-6, 200
         Iterative solver: stop when the relative training residual is below ``tol``,
         else a ``ConvergenceWarning`` after ``max_epochs`` epochs (passes over K).
+    verbose : int, default=0
+        Iterative solver: 1 shows a tqdm bar over epochs (if tqdm is installed), 2 also
+        prints the residual and the time of every epoch.
 
     Attributes
     ----------
@@ -173,11 +177,12 @@ class InfiniteNetworkClassifier(SphereClassifier):
         "solver": [StrOptions({"auto", "dense", "iterative", "dask"})],
         "tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
     }
 
     def __init__(self, activation="relu", kernel="ntk", depth=3, ridge=0.0, projection="auto",
                  activation_params=None, dtype="float64", device=None, architecture="mlp",
-                 branch_exponent=0.5, solver="auto", tol=1e-6, max_epochs=200):
+                 branch_exponent=0.5, solver="auto", tol=1e-6, max_epochs=200, verbose=0):
         self.activation = activation
         self.kernel = kernel
         self.depth = depth
@@ -191,6 +196,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
         self.solver = solver
         self.tol = tol
         self.max_epochs = max_epochs
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ parameters
     def _activation(self) -> Activation:
@@ -301,7 +307,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
             operator = DaskGramOperator(_dask_client(), kern, self.X_fit_, ridge)
         else:
             operator = GramOperator(kern, self.X_fit_, ridge)
-        result = solve(operator, self._onehot(), tol=self.tol, max_iter=int(self.max_epochs))
+        result = solve(operator, self._onehot(), tol=self.tol, max_iter=int(self.max_epochs),
+                       verbose=int(self.verbose > 1), progress=self.verbose > 0)
         self.dual_coef_, self.solver_ = result.coef, "cg"
         self.n_epochs_, self.residual_ = result.n_epochs, result.residual
 

@@ -186,6 +186,8 @@ class KernelFunction:
         """k(xi) / xi^order, the smooth function the tables hold (|xi| < 1)."""
         sign, logabs = self._evaluate(xi, delta, eps, "log")
         order = self.zero_order
+        if order == 0:  # (0 * log 0 would make xi = 0 a NaN, and its cells unusable)
+            return sign * np.exp(logabs)
         with np.errstate(all="ignore"):
             reduced = sign * np.sign(xi) ** order * np.exp(logabs - order * np.log(np.abs(xi)))
         at_zero = xi == 0

@@ -117,15 +117,36 @@ class Kernel:
             signs, logs = self._log_gram(fn, X, Z)
             self._infinite_entries(logs, signs, Z is X)
             return signs, logs
-        out = np.empty((X.shape[0], Z.shape[0]), dtype=dtype)
+        out = self.gram_of_unit_rows(X, Z, fn=fn)
+        self._infinite_entries(out, None, Z is X)
+        return out
+
+    def gram_of_unit_rows(self, X: np.ndarray, Z: np.ndarray, *, fn: KernelFunction | None = None,
+                          Xw: np.ndarray | None = None, Zw: np.ndarray | None = None,
+                          out_dtype=None) -> np.ndarray:
+        """The Gram matrix of rows already checked by :func:`check_unit_rows`, unchecked.
+
+        For passes that call the kernel on many blocks of the same data (the iterative
+        solver): no validation and no copy of X or Z per call. ``Xw`` and ``Zw`` are X
+        and Z already cast to the working ``dtype`` (float32: saves a cast per call).
+        ``out_dtype`` (default: ``dtype``) is the returned matrix's: float64 with
+        ``dtype="float32"`` gives float32 inner products with the kernel values written
+        in float64, so that products with the matrix accumulate in float64. Finite depth
+        only (no ``coincident`` handling).
+        """
+        dtype = check_dtype(self.dtype)
+        fn = self.function if fn is None else fn
+        out = np.empty((X.shape[0], Z.shape[0]),
+                       dtype=dtype if out_dtype is None else check_dtype(out_dtype))
+        if out.size == 0:
+            return out
         gap_min = self.FLOAT32_NEAR_GAP if dtype == "float32" else 1.0 - self.NEAR
         if self.device is not None:
             self._device_gram(fn, X, Z, out, gap_min)
         elif dtype == "float32" or compiled_gap_values() is not None:
-            self._compiled_gram(fn, X, Z, out, gap_min)
+            self._compiled_gram(fn, X, Z, out, gap_min, Xw, Zw)
         else:
             self._numpy_gram(fn, X, Z, out)
-        self._infinite_entries(out, None, Z is X)
         return out
 
     def _infinite_entries(self, values: np.ndarray, signs, square: bool) -> None:
@@ -172,13 +193,19 @@ class Kernel:
             signs[rows], out[rows] = fn.log(xi, delta, eps)
         return signs, out
 
-    def _compiled_gram(self, fn: KernelFunction, X, Z, out, gap_min: float) -> None:
-        """The value table by the compiled pass (float64 or float32 inner products);
-        without numba (float32 only) every entry takes the general path."""
-        Xw, Zw = (X, Z) if out.dtype == np.float64 else (X.astype(out.dtype),
-                                                         Z.astype(out.dtype))
+    def _compiled_gram(self, fn: KernelFunction, X, Z, out, gap_min: float,
+                       Xw=None, Zw=None) -> None:
+        """The value table by the compiled pass (inner products in ``dtype``, from ``Xw``
+        and ``Zw`` if given; values written in ``out``'s dtype); without numba (float32
+        only) every entry takes the general path."""
+        work = np.dtype(check_dtype(self.dtype))
+        if work == np.float64:
+            Xw, Zw = X, Z
+        else:
+            Xw = X.astype(work) if Xw is None else Xw
+            Zw = Z.astype(work) if Zw is None else Zw
         blocks = list(row_blocks(X.shape[0], Z.shape[0], COMPILED_BLOCK))
-        buffer = np.empty((blocks[0].stop - blocks[0].start, Z.shape[0]), dtype=out.dtype)
+        buffer = np.empty((blocks[0].stop - blocks[0].start, Z.shape[0]), dtype=work)
         compiled = compiled_gap_values() is not None
         for rows in blocks:
             xi = np.matmul(Xw[rows], Zw.T, out=buffer[: rows.stop - rows.start]).reshape(-1)
@@ -190,7 +217,7 @@ class Kernel:
         """The value table read on a torch device; the host finishes NaN entries."""
         from .torch_backend import DeviceArrays, gap_lookup, nan_entries
 
-        arrays = DeviceArrays(self.device, str(out.dtype))
+        arrays = DeviceArrays(self.device, check_dtype(self.dtype))
         Zd = arrays(Z)
         coefs = arrays(fn._gap_table().coefs, exact=True)
         for rows in row_blocks(X.shape[0], Z.shape[0]):

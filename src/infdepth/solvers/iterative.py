@@ -1,12 +1,13 @@
 """Iterative kernel regression: (K + ridge I) A = Y without forming the n x n matrix.
 
 The solver sees a *Gram operator*: an object with ``n`` (number of training points),
-``ridge``, ``matvec(V)`` (``(K + ridge I) V`` computed in row blocks of K, each block made
-by the engine and dropped after its product) and ``block(rows, cols)`` (the entries
-``K[rows][:, cols]`` without the ridge). Three operators are provided: :class:`GramOperator`
-(numpy/numba on the CPU, or a torch device through :class:`~infdepth.kernels.Kernel`'s
-``device``), and :class:`DaskGramOperator` (each row block's product is a task on a
-``dask.distributed`` cluster; the iteration stays on the client).
+``ridge``, ``matvec(V)`` (``(K + ridge I) V`` computed in tiles of K's upper block
+triangle, each tile made by the engine and dropped after its two products) and
+``block(rows, cols)`` (the entries ``K[rows][:, cols]`` without the ridge). Two operators
+are provided: :class:`GramOperator` (numpy/numba on every CPU core, or a torch device
+through :class:`~infdepth.kernels.Kernel`'s ``device``) and :class:`DaskGramOperator`
+(each row block of the triangle is a task on a ``dask.distributed`` cluster; the
+iteration stays on the client).
 
 Method (one for ridge = 0 and ridge > 0): conjugate gradients preconditioned by a
 rank-s Nystrom approximation ``K ~ U diag(lam) U^T`` of s columns sampled at random
@@ -31,18 +32,22 @@ one by ``K^{-1} r``, so at any point x with k(x, x) = 1 an output moves by at mo
 ``||r|| / sqrt(lambda_min(K + ridge I))`` (since k(x)^T K^{-1} k(x) <= 1).
 
 Memory: O(n (d + s + c)) floats (the data, the Nystrom basis, a few n x c iterates) plus
-one row block of ``block_entries`` kernel values; time per epoch: one pass over the
-n x n kernel (one matrix product and one table read per entry).
+at most four tiles of ``block_entries`` kernel values per thread; time per epoch: one
+pass over the upper block triangle of K, n^2 / 2 entries (one matrix product and one table
+read per entry), on every core.
 
-Precision: ``Kernel(dtype="float32")`` blocks carry errors of about 1e-7 in the kernel
-values (docs/api.md "Precision"), a perturbation dK of K; the residual the iteration can
-reach is then about ||dK A|| / ||Y||, so use ``tol >= 1e-5`` with float32 blocks
-(float64, the default, reaches 1e-6 and below).
+Precision: ``Kernel(dtype="float32")`` computes the inner products in float32, so the
+kernel values carry errors of about 1e-7 (docs/api.md "Precision"): one fixed
+perturbation dK of K, which the iteration solves as accurately as K itself (the operator
+writes the values in float64 and accumulates its products in float64; float32 products
+would stall CG near eps32 cond(K)). The solution then differs from the float64 one by
+about K^{-1} dK A.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -52,17 +57,24 @@ import numpy as np
 import scipy.linalg
 from sklearn.exceptions import ConvergenceWarning
 
-#: Kernel entries per row block of a matrix-vector pass (float64: 64 MiB).
-BLOCK_ENTRIES = 1 << 23
+#: Kernel entries per block of a pass: square tiles of 1024 x 1024 (4-8 MiB, in cache).
+BLOCK_ENTRIES = 1 << 20
+#: The default Nystrom rank, and the most memory its basis may take (:func:`auto_rank`).
+#: Dot-product kernels on S^{d-1} have eigenvalue plateaus of sizes 1, d, ~d^2 / 2 (the
+#: spherical harmonics): s must pass the first few to help. Measured at n = 3 x 10^4 on
+#: S^39 (relu NTK depth 3, tol 1e-6): s = 500, 1000, 2000 took 45, 43, 29 epochs.
+AUTO_RANK = 2000
+AUTO_RANK_BYTES = 1 << 32
 
-__all__ = ["BLOCK_ENTRIES", "DaskGramOperator", "GramOperator", "IterativeResult",
-           "NystromPreconditioner", "solve"]
+__all__ = ["AUTO_RANK", "BLOCK_ENTRIES", "DaskGramOperator", "GramOperator", "IterativeResult",
+           "NystromPreconditioner", "auto_rank", "solve"]
 
 
-def _rows_per_block(n: int, block_entries: int) -> int:
-    if not (isinstance(block_entries, int | np.integer) and block_entries >= 1):
+def _check_block_entries(block_entries) -> int:
+    if isinstance(block_entries, bool) or not (
+            isinstance(block_entries, int | np.integer) and block_entries >= 1):
         raise ValueError(f"block_entries must be a positive integer, got {block_entries!r}")
-    return max(1, min(n, int(block_entries) // max(n, 1)))
+    return int(block_entries)
 
 
 def _unit_rows(X: Any) -> np.ndarray:
@@ -83,62 +95,171 @@ def _check_ridge(ridge: Any) -> float:
 
 # =========================================================================== operators
 class GramOperator:
-    """``K + ridge I`` for ``K = kernel(X, X)``, applied in row blocks, never stored.
+    """``K + ridge I`` for ``K = kernel(X, X)``, applied in blocks, never stored.
+
+    One pass (:meth:`matvec`) computes the upper block triangle of K only: row block I
+    with columns from I's first row on, ``K[I, I:]``, gives ``K[I, I:] V[I:]`` to rows I
+    and ``K[I, I+b:]^T V[I]`` to the rows below (K is symmetric), so each kernel entry
+    off the diagonal blocks is made once per pass, not twice. Blocks run on ``n_jobs``
+    threads (the engine's compiled pass releases the GIL; BLAS is held to one thread
+    per block meanwhile, so the threads do not contend).
 
     Parameters
     ----------
     kernel : callable ``(A, B) -> ndarray``
         Usually :class:`infdepth.kernels.Kernel` (its ``dtype`` and ``device`` choose
-        float32 blocks and a torch device such as ``"cuda"``).
+        float32 blocks and a torch device such as ``"cuda"``); any symmetric kernel
+        callable works.
     X : ndarray (n, d)
         Training points (unit rows for :class:`~infdepth.kernels.Kernel`).
     ridge : float
         Added to the diagonal in :meth:`matvec` (not in :meth:`block`).
     block_entries : int
-        Kernel entries per row block (memory of one pass: 8 bytes each).
+        Kernel entries per block (memory of one pass: 8 bytes each, per thread).
+    n_jobs : int or None
+        Threads of a pass; None: every CPU this process may use. 1: blocks in turn, with
+        BLAS's own threads.
     """
 
-    def __init__(self, kernel, X, ridge: float = 0.0, *, block_entries: int = BLOCK_ENTRIES):
+    def __init__(self, kernel, X, ridge: float = 0.0, *, block_entries: int = BLOCK_ENTRIES,
+                 n_jobs: int | None = None):
         self.kernel = kernel
         self.X = _unit_rows(X)
         self.ridge = _check_ridge(ridge)
         self.n = self.X.shape[0]
-        self.rows_per_block = _rows_per_block(self.n, block_entries)
+        self.block_entries = _check_block_entries(block_entries)
+        self.tile = max(1, min(self.n, math.isqrt(self.block_entries)))
+        self.n_jobs = _check_n_jobs(n_jobs)
+        self._pass = _BlockPass.of(kernel, self.X)
 
-    def row_slices(self) -> list[slice]:
-        b = self.rows_per_block
+    def triangle_slices(self) -> list[slice]:
+        """Row blocks of the pass, ``tile`` rows each; block I is made in square tiles of
+        about ``block_entries`` entries, from its diagonal tile to the last column."""
+        b = self.tile
         return [slice(i, min(i + b, self.n)) for i in range(0, self.n, b)]
 
     def block(self, rows, cols) -> np.ndarray:
         """``K[rows][:, cols]`` (index arrays or slices), float64, without the ridge."""
-        return np.asarray(self.kernel(self.X[rows], self.X[cols]), dtype=np.float64)
+        return np.asarray(self._pass.gram(rows, cols), dtype=np.float64)
 
     def matvec(self, V: np.ndarray) -> np.ndarray:
-        """``(K + ridge I) V`` for V of shape (n,) or (n, c): one pass over K's rows."""
+        """``(K + ridge I) V`` for V of shape (n,) or (n, c): one pass over K's upper
+        block triangle."""
         V = np.asarray(V, dtype=np.float64)
         if V.shape[0] != self.n:
             raise ValueError(f"V has {V.shape[0]} rows, the operator {self.n}")
-        out = np.empty_like(V)
-        for rows in self.row_slices():
-            Kb = self.kernel(self.X[rows], self.X)
-            out[rows] = Kb @ V.astype(Kb.dtype, copy=False)
+        out = np.zeros_like(V)
+        Vw = V.astype(self._pass.dtype, copy=False)
+        for rows, local, below in _run_blocks(self._pass, self.triangle_slices(), Vw,
+                                              self.tile, self.n_jobs):
+            out[rows] += local
+            out[rows.stop:] += below
         if self.ridge:
             out += self.ridge * V
         return out
 
 
-def _dask_block_product(kernel, X: np.ndarray, start: int, stop: int, V: np.ndarray):
-    Kb = kernel(X[start:stop], X)
-    return Kb @ V.astype(Kb.dtype, copy=False)
+def _row_chunks(n: int, width: int, entries: int = 1 << 20) -> list[slice]:
+    rows = max(1, entries // max(width, 1))
+    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
+
+
+def _check_n_jobs(n_jobs) -> int:
+    if n_jobs is None:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer or None, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+@dataclass
+class _BlockPass:
+    """What a block of the pass needs: the kernel, X, and X cast to the kernel's dtype.
+
+    A :class:`~infdepth.kernels.Kernel` is called through ``gram_of_unit_rows`` (rows
+    checked once here, not per block), its values written in float64 whatever its dtype:
+    products with V then accumulate in float64. That matters: CG's attainable residual is
+    about the products' rounding error times cond(K), so float32 products stall it (at
+    n = 10^5, relu NTK depth 3: 8e-4 instead of 1e-5), while float32 *values* (inner
+    products) are one fixed perturbation of K, which the iteration solves exactly. Any
+    other callable is called as ``kernel(A, B)`` and its products are in its own dtype.
+    """
+
+    kernel: Any
+    X: np.ndarray
+    Xw: np.ndarray
+    dtype: np.dtype
+    fast: bool
+
+    @classmethod
+    def of(cls, kernel, X: np.ndarray) -> _BlockPass:
+        from ..kernels import Kernel
+
+        fast = isinstance(kernel, Kernel) and math.isfinite(float(kernel.depth))
+        if fast:
+            kernel(X[:1], X[:1])  # validates the kernel once (activation, depth, dtype)
+            return cls(kernel, X, X.astype(kernel.dtype, copy=False), np.dtype(np.float64),
+                       True)
+        dtype = np.asarray(kernel(X[:1], X[:1])).dtype
+        return cls(kernel, X, X, dtype, False)
+
+    def gram(self, rows, cols) -> np.ndarray:
+        if not self.fast:
+            return np.asarray(self.kernel(self.X[rows], self.X[cols]))
+        return self.kernel.gram_of_unit_rows(self.X[rows], self.X[cols], Xw=self.Xw[rows],
+                                             Zw=self.Xw[cols], out_dtype=np.float64)
+
+    def triangle_products(self, rows: slice, V: np.ndarray, width: int):
+        """``(K[I, I:] V[I:], K[I, I+h:]^T V[I])`` for the row block I = ``rows`` (height
+        h), K made in tiles of ``width`` columns: the diagonal tile, then the rest. Sums
+        over tiles are float64 (a float32 tile's product is summed over its width only).
+        """
+        n, c = V.shape[0], V.shape[1:]
+        local = (self.gram(rows, rows) @ V[rows]).astype(np.float64)
+        below = np.empty((n - rows.stop, *c))
+        for a in range(rows.stop, n, width):
+            cols = slice(a, min(a + width, n))
+            Kt = self.gram(rows, cols)
+            local += Kt @ V[cols]
+            below[a - rows.stop:cols.stop - rows.stop] = Kt.T @ V[rows]
+        return rows, local, below
+
+
+def _run_blocks(block_pass: _BlockPass, slices: list[slice], V: np.ndarray, width: int,
+                n_jobs: int):
+    """The triangle products of every row block, on ``n_jobs`` threads (BLAS on one
+    thread each meanwhile), at most 2 n_jobs blocks in flight: memory stays bounded."""
+    if n_jobs == 1 or len(slices) == 1:
+        for rows in slices:
+            yield block_pass.triangle_products(rows, V, width)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
+        pending = []
+        for rows in slices:
+            pending.append(pool.submit(block_pass.triangle_products, rows, V, width))
+            if len(pending) >= 2 * n_jobs:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def _dask_block_product(block_pass: _BlockPass, start: int, stop: int, V: np.ndarray,
+                        width: int):
+    return block_pass.triangle_products(slice(start, stop), V, width)
 
 
 class DaskGramOperator(GramOperator):
-    """:class:`GramOperator` whose row-block products are tasks on a Dask cluster.
+    """:class:`GramOperator` whose blocks are tasks on a Dask cluster.
 
     X is scattered to every worker once; each :meth:`matvec` scatters V and submits one
-    task per row block (``K[rows] @ V`` computed on the worker, only the n x c product
-    comes back). The kernel must be picklable (:class:`~infdepth.kernels.Kernel` with an
-    activation name is).
+    task per block of the upper triangle (computed on the worker; only the n x c
+    products come back). The kernel must be picklable (:class:`~infdepth.kernels.Kernel`
+    with an activation name is).
 
     Parameters
     ----------
@@ -148,21 +269,26 @@ class DaskGramOperator(GramOperator):
 
     def __init__(self, client, kernel, X, ridge: float = 0.0, *,
                  block_entries: int = BLOCK_ENTRIES):
-        super().__init__(kernel, X, ridge, block_entries=block_entries)
+        super().__init__(kernel, X, ridge, block_entries=block_entries, n_jobs=1)
         self.client = client
-        self._X_remote = client.scatter(self.X, broadcast=True, hash=False)
-        self._kernel_remote = client.scatter(kernel, broadcast=True, hash=False)
+        self._pass_remote = client.scatter(self._pass, broadcast=True, hash=False)
 
     def matvec(self, V: np.ndarray) -> np.ndarray:
         V = np.asarray(V, dtype=np.float64)
         if V.shape[0] != self.n:
             raise ValueError(f"V has {V.shape[0]} rows, the operator {self.n}")
-        V_remote = self.client.scatter(V, broadcast=True, hash=False)
-        slices = self.row_slices()
-        futures = [self.client.submit(_dask_block_product, self._kernel_remote,
-                                      self._X_remote, s.start, s.stop, V_remote, pure=False)
-                   for s in slices]
-        out = np.concatenate(self.client.gather(futures), axis=0)
+        V_remote = self.client.scatter(V.astype(self._pass.dtype, copy=False),
+                                       broadcast=True, hash=False)
+        futures = [self.client.submit(_dask_block_product, self._pass_remote, s.start,
+                                      s.stop, V_remote, self.tile, pure=False)
+                   for s in self.triangle_slices()]
+        from dask.distributed import as_completed
+
+        out = np.zeros_like(V)
+        for future in as_completed(futures):  # each result added, then dropped
+            rows, local, below = future.result()
+            out[rows] += local
+            out[rows.stop:] += below
         if self.ridge:
             out += self.ridge * V
         return out
@@ -184,25 +310,35 @@ class NystromPreconditioner:
     @classmethod
     def build(cls, op, s: int, random_state=None) -> NystromPreconditioner:
         """From s columns of K sampled without replacement: with W = K[S, S] + nu I =
-        L L^T (nu a tiny shift for stability), F = K[:, S] L^{-T} = U Sigma V^T gives
-        lam = Sigma^2 - nu."""
+        L L^T (nu a tiny shift for stability) and F = K[:, S] L^{-T}, the eigensystem
+        F^T F = V Sigma^2 V^T gives U = F V Sigma^{-1} and lam = Sigma^2 - nu.
+
+        F and U overwrite the n x s columns in place (one n x s array in all, not the
+        three of an SVD); directions with lam below 1e-10 of the top are dropped (in
+        F^T F they carry relative errors of about eps / 1e-10).
+        """
         n = op.n
         s = int(min(s, n))
         rng = np.random.default_rng(random_state)
         S = np.sort(rng.choice(n, size=s, replace=False))
         C = np.empty((n, s))
-        for rows in op.row_slices() if hasattr(op, "row_slices") else [slice(0, n)]:
+        for rows in _row_chunks(n, s):
             C[rows] = op.block(rows, S)
         W = (C[S] + C[S].T) / 2
         nu = np.finfo(float).eps * max(np.trace(W), 1.0) * s
         L = scipy.linalg.cholesky(W + nu * np.eye(s), lower=True, check_finite=False)
-        F = scipy.linalg.solve_triangular(L, C.T, lower=True, check_finite=False).T
-        del C
-        U, sigma, _ = scipy.linalg.svd(F, full_matrices=False, check_finite=False,
-                                       overwrite_a=True)
-        lam = np.maximum(sigma**2 - nu, 0.0)
-        keep = lam > max(lam[0], 0.0) * 1e-12 if lam.size else lam > 0
-        return cls(np.ascontiguousarray(U[:, keep]), lam[keep], float(op.ridge))
+        Ft = scipy.linalg.blas.dtrsm(1.0, L, C.T, lower=1, overwrite_b=1)  # F^T = L^-1 C^T
+        if not np.shares_memory(Ft, C):  # pragma: no cover - BLAS copied: keep its result
+            C = np.ascontiguousarray(Ft.T)
+        sigma2, V = scipy.linalg.eigh(C.T @ C, check_finite=False, overwrite_a=True)
+        sigma2, V = sigma2[::-1], V[:, ::-1]
+        lam = sigma2 - nu
+        keep = lam > max(lam[0], 0.0) * 1e-10 if lam.size else lam > 0
+        k = int(np.count_nonzero(keep))
+        Vk = V[:, :k] / np.sqrt(sigma2[:k])
+        for rows in _row_chunks(n, s):
+            C[rows, :k] = C[rows] @ Vk
+        return cls(C[:, :k], lam[:k], float(op.ridge))
 
     @property
     def floor(self) -> float:
@@ -241,7 +377,12 @@ def _progress(total: int, show: bool):
     return tqdm(total=total, desc="epochs", leave=False, dynamic_ncols=True)
 
 
-def solve(op, Y, *, tol: float = 1e-6, max_iter: int = 200, rank: int = 500,
+def auto_rank(n: int) -> int:
+    """The default Nystrom rank: min(``AUTO_RANK``, n / 4, ``AUTO_RANK_BYTES`` / (8 n))."""
+    return max(1, min(AUTO_RANK, n // 4, AUTO_RANK_BYTES // (8 * max(n, 1))))
+
+
+def solve(op, Y, *, tol: float = 1e-6, max_iter: int = 200, rank: int | str = "auto",
           method: str = "cg", random_state=0, verbose: int = 0, progress: bool = False,
           preconditioner: NystromPreconditioner | None = None) -> IterativeResult:
     """Solve ``(K + ridge I) A = Y`` by Nystrom-preconditioned CG (or EigenPro's iteration).
@@ -254,8 +395,9 @@ def solve(op, Y, *, tol: float = 1e-6, max_iter: int = 200, rank: int = 500,
         Stop when ``max_c ||r_c|| / ||y_c|| <= tol`` (r the training residual).
     max_iter : int
         Most epochs (passes over K) of the iteration.
-    rank : int
-        s, the Nystrom rank (columns sampled; memory n s floats); 0: no preconditioner.
+    rank : int or "auto"
+        s, the Nystrom rank (columns sampled; memory n s floats); 0: no preconditioner;
+        "auto": :func:`auto_rank` (2000 up to n = 2.7 x 10^5, then a 4 GiB basis).
     method : {"cg", "richardson"}
         Conjugate gradients, or EigenPro's preconditioned Richardson iteration.
     verbose : int
@@ -276,8 +418,10 @@ def solve(op, Y, *, tol: float = 1e-6, max_iter: int = 200, rank: int = 500,
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if isinstance(rank, str) and rank == "auto":
+        rank = auto_rank(op.n)
     if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 0:
-        raise ValueError(f"rank must be a non-negative integer, got {rank!r}")
+        raise ValueError(f"rank must be a non-negative integer or 'auto', got {rank!r}")
     Y = np.asarray(Y, dtype=np.float64)
     vector = Y.ndim == 1
     Y2 = Y[:, None] if vector else Y
