@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .duals import polyval
 from .series import pad, series_compose, series_mul, series_reverse
 
 __all__ = ["SchroderCoordinate", "schroder_coordinate"]
@@ -83,13 +84,6 @@ class SchroderCoordinate:
         return np.polynomial.polynomial.polyval(u, np.concatenate([[0.0], self.Q[1:]]))
 
     # --------------------------------------------------------------- orbit sums
-    def sum_along(self, series: np.ndarray, U, r):
-        """sum_{i=1}^r lam^(-i) c(lam^i U) = sum_k c_k U^k sum_{i=1}^r lam^(i (k-1))."""
-        total = series[0] * self.geometric(-1, r) + series[1] * U * r
-        for k in range(2, series.size):
-            total = total + series[k] * U**k * self.geometric(k - 1, r)
-        return total
-
     def geometric(self, j: int, r):
         """sum_{i=1}^r lam^(i j) = lam^j (1 - lam^(j r)) / (1 - lam^j) (lam^(j r) <= 1)."""
         lam_j = self.multiplier**j
@@ -168,7 +162,16 @@ def ntk_at_zero(c: SchroderCoordinate, K_sign, K_log, sign_U, log_U, u_end, r):
 
     with np.errstate(under="ignore"):
         U = sign_U * np.exp(log_U)
-    orbit = r + sum(c.G[k] * U ** (k - 1) * c.geometric(k - 1, r) for k in range(2, c.G.size))
+    # sum_{k>=2} G_k U^(k-1) sum_i lam^(i (k-1)): a polynomial in U, by Horner (not k
+    # powers of U); its coefficients are scalars when every entry has the same r
+    if np.ndim(r) == 0:
+        coefs = np.array([c.G[k] * c.geometric(k - 1, r) for k in range(2, c.G.size)])
+        poly = polyval(U, coefs) if coefs.size else np.zeros_like(U)
+    else:
+        poly = np.zeros_like(U)
+        for k in range(c.G.size - 1, 1, -1):
+            poly = poly * U + c.G[k] * c.geometric(k - 1, r)
+    orbit = r + U * poly
     # (lam < 1 here: lam^(i (k-1)) <= 1, no overflow)
     with np.errstate(divide="ignore"):
         log_orbit = log_U + np.log(np.abs(orbit))
