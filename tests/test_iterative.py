@@ -263,3 +263,21 @@ def test_classifier_verbose_logs_every_epoch(capsys):
     clf = InfiniteNetworkClassifier("erf", "nngp", 3, solver="iterative", verbose=2).fit(X, y)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "epoch" in ln]
     assert len(lines) == clf.n_epochs_ > 0 and all("residual" in ln for ln in lines)
+
+
+def test_block_pass_survives_pickling():
+    """DaskGramOperator scatters the pass to process workers: it must pickle (the cached
+    KernelFunction, whose duals hold lambdas, is dropped and looked up again there) and
+    give the same products after the round trip."""
+    import pickle
+
+    X, V = sphere(120), np.random.default_rng(8).standard_normal((120, 2))
+    op = GramOperator(Kernel("relu", "ntk", 3), X, block_entries=900, n_jobs=1)
+    expected = op.matvec(V)  # the function is looked up (and cached) by this pass
+    restored = pickle.loads(pickle.dumps(op._pass))
+    total = np.zeros_like(V)
+    for rows in op.triangle_slices():
+        _, local, below = restored.triangle_products(rows, V, op.tile)
+        total[rows] += local
+        total[rows.stop:] += below
+    np.testing.assert_array_equal(total, expected)  # same tiles, same order of sums

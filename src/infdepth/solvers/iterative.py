@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import gen_batches
 
 #: Kernel entries per block of a pass: square tiles of 1024 x 1024 (4-8 MiB, in cache).
 BLOCK_ENTRIES = 1 << 20
@@ -135,8 +136,7 @@ class GramOperator:
     def triangle_slices(self) -> list[slice]:
         """Row blocks of the pass, ``tile`` rows each; block I is made in square tiles of
         about ``block_entries`` entries, from its diagonal tile to the last column."""
-        b = self.tile
-        return [slice(i, min(i + b, self.n)) for i in range(0, self.n, b)]
+        return list(gen_batches(self.n, self.tile))
 
     def block(self, rows, cols) -> np.ndarray:
         """``K[rows][:, cols]`` (index arrays or slices), float64, without the ridge."""
@@ -149,19 +149,21 @@ class GramOperator:
         if V.shape[0] != self.n:
             raise ValueError(f"V has {V.shape[0]} rows, the operator {self.n}")
         out = np.zeros_like(V)
-        Vw = V.astype(self._pass.dtype, copy=False)
-        for rows, local, below in _run_blocks(self._pass, self.triangle_slices(), Vw,
-                                              self.tile, self.n_jobs):
+        for rows, local, below in self._block_results(V.astype(self._pass.dtype, copy=False)):
             out[rows] += local
             out[rows.stop:] += below
         if self.ridge:
             out += self.ridge * V
         return out
 
+    def _block_results(self, V: np.ndarray):
+        """``(rows, K[I, I:] V[I:], K[I, I+h:]^T V[I])`` of every row block, in any order."""
+        return _run_blocks(self._pass, self.triangle_slices(), V, self.tile, self.n_jobs)
 
-def _row_chunks(n: int, width: int, entries: int = 1 << 20) -> list[slice]:
-    rows = max(1, entries // max(width, 1))
-    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
+
+def _row_chunks(n: int, width: int, entries: int = 1 << 20):
+    """Row slices of an n x ``width`` array, about ``entries`` entries each."""
+    return gen_batches(n, max(1, entries // max(width, 1)))
 
 
 def _check_n_jobs(n_jobs) -> int:
@@ -196,19 +198,30 @@ class _BlockPass:
     def of(cls, kernel, X: np.ndarray) -> _BlockPass:
         from ..kernels import Kernel
 
-        fast = isinstance(kernel, Kernel) and math.isfinite(float(kernel.depth))
-        if fast:
+        if isinstance(kernel, Kernel) and math.isfinite(float(kernel.depth)):
             kernel(X[:1], X[:1])  # validates the kernel once (activation, depth, dtype)
             return cls(kernel, X, X.astype(kernel.dtype, copy=False), np.dtype(np.float64),
                        True)
-        dtype = np.asarray(kernel(X[:1], X[:1])).dtype
-        return cls(kernel, X, X, dtype, False)
+        return cls(kernel, X, X, np.asarray(kernel(X[:1], X[:1])).dtype, False)
+
+    @property
+    def function(self):
+        """The Kernel's KernelFunction, looked up once per process (not per tile); not
+        pickled (its duals hold lambdas): a Dask worker looks it up again."""
+        fn = self.__dict__.get("_function")
+        if fn is None:
+            fn = self.__dict__["_function"] = self.kernel.function
+        return fn
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_function"}
 
     def gram(self, rows, cols) -> np.ndarray:
         if not self.fast:
             return np.asarray(self.kernel(self.X[rows], self.X[cols]))
-        return self.kernel.gram_of_unit_rows(self.X[rows], self.X[cols], Xw=self.Xw[rows],
-                                             Zw=self.Xw[cols], out_dtype=np.float64)
+        return self.kernel.gram_of_unit_rows(self.X[rows], self.X[cols], fn=self.function,
+                                             Xw=self.Xw[rows], Zw=self.Xw[cols],
+                                             out_dtype=np.float64)
 
     def triangle_products(self, rows: slice, V: np.ndarray, width: int):
         """``(K[I, I:] V[I:], K[I, I+h:]^T V[I])`` for the row block I = ``rows`` (height
@@ -273,25 +286,15 @@ class DaskGramOperator(GramOperator):
         self.client = client
         self._pass_remote = client.scatter(self._pass, broadcast=True, hash=False)
 
-    def matvec(self, V: np.ndarray) -> np.ndarray:
-        V = np.asarray(V, dtype=np.float64)
-        if V.shape[0] != self.n:
-            raise ValueError(f"V has {V.shape[0]} rows, the operator {self.n}")
-        V_remote = self.client.scatter(V.astype(self._pass.dtype, copy=False),
-                                       broadcast=True, hash=False)
+    def _block_results(self, V: np.ndarray):
+        from dask.distributed import as_completed
+
+        V_remote = self.client.scatter(V, broadcast=True, hash=False)
         futures = [self.client.submit(_dask_block_product, self._pass_remote, s.start,
                                       s.stop, V_remote, self.tile, pure=False)
                    for s in self.triangle_slices()]
-        from dask.distributed import as_completed
-
-        out = np.zeros_like(V)
-        for future in as_completed(futures):  # each result added, then dropped
-            rows, local, below = future.result()
-            out[rows] += local
-            out[rows.stop:] += below
-        if self.ridge:
-            out += self.ridge * V
-        return out
+        for future in as_completed(futures):  # each result added by matvec, then dropped
+            yield future.result()
 
 
 # =========================================================================== preconditioner
