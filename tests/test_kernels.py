@@ -444,3 +444,32 @@ def test_order_zero_gap_tables_cover_xi_near_zero(act, kind):
     rest = fn._gap_pass(xi, out)
     assert rest.size == 0
     np.testing.assert_allclose(out, fn(xi), rtol=1e-10)
+
+
+DESIGNED_LIKE = [0.0, 0.2, 0.8]  # dual 0.2 xi + 0.8 xi^2: k changes sign for xi < 0
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+@pytest.mark.parametrize("depth", [1, 3, 10])
+def test_sign_changing_kernels_from_signed_panels(kind, depth, monkeypatch):
+    """Where k changes sign (a designed activation's dual for xi < 0) log|k| has no
+    smooth table; the signed-value panels give k to about their fit tolerance (1e-14 of
+    the panel's largest |k| <= 1) against the literal mpmath recursion, without the
+    per-entry recursion."""
+    from infdepth.kernels.tables import SignedPanels
+
+    act = Activation.from_dual_coefficients(DESIGNED_LIKE)
+    dual, derivative = polynomial_dual(DESIGNED_LIKE)
+    fn = kernel_function(act, kind, depth)
+    assert fn._signed.ok.any()
+    xi = np.concatenate([np.linspace(-0.95, 0.05, 401), [-0.25, -0.2, -1e-3]])
+    want = np.array([float(kernels(mp.mpf(float(x)), dual, derivative, depth)[kind == "ntk"])
+                     for x in xi])
+    monkeypatch.setattr(type(fn), "_direct", lambda *a: pytest.fail("per-entry recursion"))
+    sign, logabs = fn.log(xi)
+    got = sign * np.exp(logabs)
+    # the fit's tolerance, plus the float64 rounding of the node values (depth layers)
+    atol = 4 * SignedPanels.TAIL + 4 * depth * np.finfo(float).eps
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+    np.testing.assert_allclose(fn(xi), want, rtol=0, atol=atol)
+    assert np.any(np.sign(want) < 0) and np.any(np.sign(want) > 0)

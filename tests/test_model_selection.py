@@ -160,6 +160,22 @@ def test_designed_activation_in_the_default_grid():
     assert "singular" in set(search.cv_results_["rule"])
 
 
+def test_threads_give_the_same_search():
+    """Candidates on threads: below SMALL_BLAS points every candidate runs on one BLAS
+    thread whatever n_jobs, the same operations in the same order, so the scores are
+    bitwise equal; n_jobs=0 is refused."""
+    X, y = _data(n=50, seed=3)
+    grid = dict(activations=["relu", "erf", "designed"], depths=[1, 3, 7, math.inf],
+                ridges=[0.0, 1e-3, 1e-1])
+    one = InfiniteNetworkClassifierCV(**grid, n_jobs=1).fit(X, y)
+    two = InfiniteNetworkClassifierCV(**grid, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.cv_results_["mean_test_score"],
+                                  two.cv_results_["mean_test_score"])
+    assert one.best_params_ == two.best_params_
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        InfiniteNetworkClassifierCV(**grid, n_jobs=0).fit(X, y)
+
+
 def test_check_estimator():
     check_estimator(InfiniteNetworkClassifierCV(activations=("relu", "erf"), kernels=("ntk",),
                                                 depths=(1, 3, math.inf), ridges=(0.0, 1e-3)))

@@ -106,6 +106,17 @@ def _small_blas(n: int):
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def _threads(n_jobs, n_tasks: int) -> int:
+    """Threads for ``n_tasks`` candidates: ``n_jobs``, None for every CPU this process may
+    use, negative as joblib (-1 every CPU, -2 all but one)."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    n = cpus if n_jobs is None else int(n_jobs) if n_jobs > 0 else max(1, cpus + 1 + n_jobs)
+    return max(1, min(n, n_tasks))
+
+
 def _check_grid(name: str, values) -> list:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
         raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
@@ -304,6 +315,12 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
     scoring : {"accuracy", "balanced_accuracy"}, default="accuracy"
     projection : "auto", None or transformer, default="auto"
         As :class:`InfiniteNetworkClassifier`.
+    n_jobs : int or None, default=None
+        Threads over the (activation, kernel, depth) candidates, each with one BLAS
+        thread (the eigendecompositions release the GIL). None: every CPU this process may
+        use (as the iterative solver's operators); negative as joblib (-1 every CPU).
+        Below ``SMALL_BLAS`` points the scores are the same for any n_jobs (every
+        candidate is computed on one BLAS thread either way).
 
     Attributes
     ----------
@@ -329,11 +346,12 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         "cv": ["cv_object"],
         "scoring": [StrOptions(set(SCORERS))],
         "projection": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
+        "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, activations=DEFAULT_ACTIVATIONS, kernels=("ntk", "nngp"),
                  depths=DEFAULT_DEPTHS, ridges=DEFAULT_RIDGES, cv=None, scoring="accuracy",
-                 projection="auto"):
+                 projection="auto", n_jobs=None):
         self.activations = activations
         self.kernels = kernels
         self.depths = depths
@@ -341,11 +359,15 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.scoring = scoring
         self.projection = projection
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Search the grid by cross-validation, then refit the best candidate on (X, y)."""
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs == 0 has no meaning: use None, a positive number of "
+                             "threads, or -1 for every CPU")
         with _small_blas(_num_samples(X)):
             return self._fit(X, y)
 
@@ -385,34 +407,50 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
             return scorer(codes[rows], pred)
 
         everything = np.arange(len(y))
-        for a, act in enumerate(resolved):
-            inf_rules = {kind: _InfiniteRule(act, kind, geometry, Y) for kind in kernels}
-            for d, depth in enumerate(depths):
-                for k, kind in enumerate(kernels):
-                    start = time.perf_counter()
-                    rule0 = inf_rules[kind].rule(0.0)
-                    eff = 1 if rule0 == "linear" else depth  # the kernel is xi at any depth
-                    if eff < math.inf or rule0 == "psi_interpolation":
-                        self._score_spectral(act, kind, eff, geometry, Y, ridges, splits,
-                                             score, scores[a, d, k], rules[a, d, k])
-                    else:
-                        rule = inf_rules[kind]
-                        done: dict[str, np.ndarray] = {}
-                        for r, ridge in enumerate(ridges):
-                            key = (rule.rule(ridge), ridge > 0)
-                            if key[0] != "majority_vote":
-                                key = (key[0], False)
-                            if key not in done:
-                                if loo:
-                                    F = rule.outputs(ridge, everything, everything, True)
-                                    done[key] = np.array([score(F, everything)])
-                                else:
-                                    done[key] = np.array([
-                                        score(rule.outputs(ridge, va, tr, False), va)
-                                        for tr, va in splits])
-                            scores[a, d, k, r] = done[key]
-                            rules[a, d, k, r] = rule.rule(ridge)
-                    times[a, d, k] = (time.perf_counter() - start) / len(ridges)
+        inf_rules = [{kind: _InfiniteRule(act, kind, geometry, Y) for kind in kernels}
+                     for act in resolved]
+
+        def candidate(a: int, d: int, k: int) -> None:
+            """Scores of every ridge for (activation a, depth d, kernel k)."""
+            act, depth, kind = resolved[a], depths[d], kernels[k]
+            start = time.perf_counter()
+            rule0 = inf_rules[a][kind].rule(0.0)
+            eff = 1 if rule0 == "linear" else depth  # the kernel is xi at any depth
+            if eff < math.inf or rule0 == "psi_interpolation":
+                self._score_spectral(act, kind, eff, geometry, Y, ridges, splits,
+                                     score, scores[a, d, k], rules[a, d, k])
+            else:
+                rule = inf_rules[a][kind]
+                done: dict[str, np.ndarray] = {}
+                for r, ridge in enumerate(ridges):
+                    key = (rule.rule(ridge), ridge > 0)
+                    if key[0] != "majority_vote":
+                        key = (key[0], False)
+                    if key not in done:
+                        if loo:
+                            F = rule.outputs(ridge, everything, everything, True)
+                            done[key] = np.array([score(F, everything)])
+                        else:
+                            done[key] = np.array([
+                                score(rule.outputs(ridge, va, tr, False), va)
+                                for tr, va in splits])
+                    scores[a, d, k, r] = done[key]
+                    rules[a, d, k, r] = rule.rule(ridge)
+            times[a, d, k] = (time.perf_counter() - start) / len(ridges)
+
+        grid = list(np.ndindex(*scores.shape[:3]))
+        n_jobs = _threads(self.n_jobs, len(grid))
+        if n_jobs == 1:
+            for index in grid:
+                candidate(*index)
+        else:  # one candidate per thread (LAPACK releases the GIL), BLAS on one thread each
+            from concurrent.futures import ThreadPoolExecutor
+
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
+                for future in [pool.submit(candidate, *index) for index in grid]:
+                    future.result()
         self._store_results(activations, resolved, depths, kernels, ridges, scores, times,
                             rules, loo)
         best = self.cv_results_["params"][self.best_index_]

@@ -17,6 +17,7 @@ from .tables import (
     S_MAX,
     CubicTable,
     PanelFit,
+    SignedPanels,
     complements_from_s,
     log_abs_xi,
 )
@@ -111,7 +112,8 @@ class KernelFunction:
         #: When dual(0) = 0, k(xi) ~ c xi^order near 0 with order = p^L (p the leading
         #: power of the dual); the table then holds log|k / xi^order|, which is smooth.
         order = 1 if self.depth == math.inf else lead.power ** min(self.depth, 64)
-        self.zero_order = order if lead.power >= 1 and order <= 64 else 0
+        # (depth 0 is the kernel xi itself, of order 1 whatever the dual)
+        self.zero_order = order if (lead.power >= 1 or self.depth == 0) and order <= 64 else 0
         self.zero_at_origin = self.zero_order > 0
         self._build()
 
@@ -143,6 +145,27 @@ class KernelFunction:
             with np.errstate(invalid="ignore"):
                 mirrored = np.log1p(np.exp(logabs) * np.where(flip, r.sign, 0))
             logcomp = np.where(flip, mirrored, logcomp)
+        return sign, logabs, logcomp
+
+    def _fallback(self, xi, delta, eps):
+        """(sign, log|k|, log(1 - k)) where the log table has no usable cell: from the
+        signed-value panels where k changes sign (:class:`SignedPanels`), else by the
+        direct recursion. Not for log(1 - k) near k = 1 (the complement table's cells)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.log(delta / eps)
+        values, covered = self._signed.evaluate(s, -S_MAX)
+        if not covered.any():
+            return self._direct(xi, delta, eps)
+        if self.zero_at_origin:  # the panels hold k / xi^order
+            values = values * xi**self.zero_order
+        sign, logabs = np.sign(values), np.empty(xi.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logabs[:] = np.log(np.abs(values))
+            logcomp = np.log1p(-values)
+        rest = np.flatnonzero(~covered)
+        if rest.size:
+            sign[rest], logabs[rest], logcomp[rest] = self._direct(xi[rest], delta[rest],
+                                                                   eps[rest])
         return sign, logabs, logcomp
 
     def _panel_nodes(self, panels: np.ndarray, degree: int):
@@ -178,6 +201,11 @@ class KernelFunction:
         for fit in (value_fit, comp_fit):  # still unresolved: evaluate those directly
             fit.sign[~fit.converged] = 0.0
         self._value_table = value_fit.cells(-S_MAX)
+        # panels where k changes sign: k itself is smooth there (log|k| is not)
+        signed = np.flatnonzero((value_fit.sign == 0) & ~value_fit.zero)
+        nodes = self._panel_nodes(signed, SignedPanels.DEGREE)[:2] if signed.size else (
+            np.zeros((0, SignedPanels.DEGREE + 1)),) * 2
+        self._signed = SignedPanels.fit(n_panels, signed, *nodes)
         self._complement_fit = comp_fit  # cells built on first use of log_complement()
         self._complement_cells = None
         self._gap = None  # the compiled pass's GapTable, built on first use
@@ -280,7 +308,8 @@ class KernelFunction:
                 idx = np.flatnonzero(direct) + start
                 dd = 1.0 - xi[idx] if delta is None else delta[idx]
                 ee = 1.0 + xi[idx] if delta is None else eps[idx]
-                _store(out, first, second, idx, *self._direct(xi[idx], dd, ee))
+                exact = self._direct if out == "complement" else self._fallback
+                _store(out, first, second, idx, *exact(xi[idx], dd, ee))
         if out == "log":
             return first.reshape(shape), second.reshape(shape)
         return first.reshape(shape), None
@@ -298,7 +327,7 @@ class KernelFunction:
         if direct.any():
             idx = np.flatnonzero(direct)
             _store("value", out, None, where[idx],
-                   *self._direct(xi[idx], 1.0 - xi[idx], 1.0 + xi[idx]))
+                   *self._fallback(xi[idx], 1.0 - xi[idx], 1.0 + xi[idx]))
 
     def log(self, xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray]:
         """(sign, log|k(xi)|): the log-domain form, safe at any depth.

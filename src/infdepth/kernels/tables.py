@@ -150,6 +150,60 @@ class PanelFit:
         return f, df
 
 
+class SignedPanels:
+    """Chebyshev fits of the signed kernel itself on the panels where k changes sign.
+
+    There log|k| has a logarithmic singularity (no log-domain fit converges), but k is
+    smooth: a degree-``DEGREE`` interpolant of k (or k / xi^order) in s is accurate to
+    ``TAIL`` times the panel's largest |k|, as accurate as the recursion evaluated in
+    floating point next to a zero (its terms cancel). Panels whose fit does not
+    converge, or whose values leave [``SMALLEST``, ``LARGEST``], stay with the recursion.
+    """
+
+    DEGREE = 64
+    TAIL = 1e-14
+    SMALLEST, LARGEST = 1e-280, 1e280
+
+    def __init__(self, n_panels: int) -> None:
+        self.coefficients: dict[int, np.ndarray] = {}
+        self.ok = np.zeros(n_panels, dtype=bool)
+
+    @classmethod
+    def fit(cls, n_panels: int, panels: np.ndarray, sign: np.ndarray,
+            logabs: np.ndarray) -> SignedPanels:
+        """From (sign, log|k|) at the degree-``DEGREE`` Chebyshev-Lobatto nodes of
+        ``panels`` (rows of ``sign`` and ``logabs``); each fit keeps its coefficients
+        down to eps times the panel's largest |k|."""
+        fit = cls(n_panels)
+        if panels.size == 0:
+            return fit
+        with np.errstate(all="ignore"):
+            values = sign * np.exp(logabs)
+        scale = np.max(np.abs(values), axis=1)
+        usable = (np.all(np.isfinite(values), axis=1) & (scale >= cls.SMALLEST)
+                  & (scale <= cls.LARGEST))
+        c = _chebyshev_interpolation(cls.DEGREE) @ np.where(usable[:, None], values, 0.0).T
+        usable &= np.max(np.abs(c[-4:]), axis=0) <= cls.TAIL * scale
+        for j in np.flatnonzero(usable):
+            fit.coefficients[int(panels[j])] = cheb.chebtrim(
+                c[:, j], np.finfo(float).eps * scale[j])
+            fit.ok[panels[j]] = True
+        return fit
+
+    def evaluate(self, s: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarray]:
+        """(values, covered): the fitted k at s where its panel has a fit (NaN elsewhere)."""
+        u = (s - start) / PANEL_WIDTH
+        inside = np.isfinite(u) & (u >= 0) & (u < self.ok.size)
+        panel = np.where(inside, u, 0).astype(np.intp)
+        covered = inside & self.ok[panel]
+        values = np.full(s.shape, np.nan)
+        for p, coefficients in self.coefficients.items():
+            at = np.flatnonzero(covered & (panel == p))
+            if at.size:
+                values[at] = cheb.chebval(2.0 * (u[at] - p) - 1.0, coefficients)
+        return values, covered
+
+
 @functools.lru_cache(maxsize=8)
 def _chebyshev_interpolation(degree: int) -> np.ndarray:
     """Matrix taking values at the Chebyshev-Lobatto nodes of [-1, 1] to coefficients."""

@@ -91,20 +91,24 @@ class SpectralRidge:
         return D, z, 1.0 / s
 
     def loo_residuals(self, Y: np.ndarray, lams, WtY: np.ndarray | None = None):
-        """Leave-one-out residuals ``(G Y)_i / G_ii`` for each lam: shape (len(lams), n, c)."""
+        """Leave-one-out residuals ``(G Y)_i / G_ii`` for each lam: shape (len(lams), n, c).
+
+        Every lam in two products with W (``W diag(D) W^T Y`` and ``(W * W) D`` for all
+        lams at once): W is read twice, not twice per lam.
+        """
         WtY = self.W.T @ Y if WtY is None else WtY
-        W2 = self.W * self.W
-        out = np.empty((len(lams), *Y.shape))
-        for k, lam in enumerate(lams):
-            D, z, inv_s = self._inverse_parts(float(lam))
-            GY = self.W @ (D[:, None] * WtY)
-            diag = W2 @ D
+        parts = [self._inverse_parts(float(lam)) for lam in lams]
+        D = np.stack([p[0] for p in parts], axis=1)  # (n, lams)
+        c = Y.shape[1]
+        GY = (self.W @ (D[:, :, None] * WtY[:, None, :]).reshape(D.shape[0], -1)).reshape(
+            self.n, len(parts), c)
+        diag = (self.W * self.W) @ D
+        for k, (_, z, inv_s) in enumerate(parts):
             if z is not None:
-                GY += inv_s * np.outer(z, z @ Y)
-                diag += inv_s * z * z
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out[k] = GY / diag[:, None]
-        return out
+                GY[:, k] += inv_s * np.outer(z, z @ Y)
+                diag[:, k] += inv_s * z * z
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.moveaxis(GY / diag[:, :, None], 1, 0)
 
     def fold_residuals(self, Y: np.ndarray, lams, folds) -> list[np.ndarray]:
         """K-fold residuals ``e_V = (G_VV)^-1 (G Y)_V``, (2): one array (len(lams), |V|, c)
