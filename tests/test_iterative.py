@@ -281,3 +281,24 @@ def test_block_pass_survives_pickling():
         total[rows] += local
         total[rows.stop:] += below
     np.testing.assert_array_equal(total, expected)  # same tiles, same order of sums
+
+
+@pytest.mark.parametrize(("act", "kind", "depth"), [("relu", "ntk", 3), ("erf", "nngp", 10)])
+def test_outputs_after_an_iterative_fit_are_k_times_the_coefficients(act, kind, depth):
+    """Prediction after a CG fit takes the engine's compiled Gram pass (the solve's own
+    kernel values): it equals K(Q, X) A with K from the log-domain table, to the Gram
+    pass's cell tolerance (1e-10 relative per entry) times sum_j |K_ij| |A_jc|."""
+    from infdepth.kernels import kernel_function
+
+    rng = np.random.default_rng(4)
+    X, Xt = rng.standard_normal((150, 5)), rng.standard_normal((60, 5))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    it = InfiniteNetworkClassifier(act, kind, depth, solver="iterative").fit(X, y)
+    Q = it._to_sphere(Xt)
+    sign, logabs = kernel_function(act, kind, depth).log(np.clip(Q @ it.X_fit_.T, -1, 1))
+    K = sign * np.exp(logabs)
+    want = K @ it.dual_coef_
+    bound = 4e-10 * (np.abs(K) @ np.abs(it.dual_coef_))
+    got = it._outputs(Xt)
+    assert np.all(np.abs(got - want) <= bound)
+    assert not np.allclose(want, 0)

@@ -383,6 +383,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
             return self._vote_outputs(Q, weights)
         if rule == "nearest_neighbor":
             return self._nearest(Q)
+        if self.solver_ == "cg":
+            return self._engine_outputs(Q)
         xi, delta, eps = pair_geometry(Q, self.X_fit_, self._train_T())
         if rule == "interpolation":
             fn = self._function()
@@ -411,6 +413,19 @@ class InfiniteNetworkClassifier(SphereClassifier):
                 f[rows] = segment_sums(hit[rows].astype(float), self._seg) / np.count_nonzero(
                     hit[rows], axis=1)[:, None]
         return f
+
+    def _engine_outputs(self, Q):
+        """``K(Q, X_fit) A`` after an iterative fit: the same compiled Gram pass (and
+        dtype, device) that the solve's operator used, so the outputs are those of the
+        solved system (not the log-domain path of the dense fits)."""
+        from ..kernels import Kernel
+
+        depth = check_depth(self.depth)
+        if self.attractor_ == "identity":
+            depth = min(depth, 1)
+        kern = Kernel(self._activation(), self.kernel, depth, dtype=self.dtype,
+                      device=self.device)
+        return kern.gram_of_unit_rows(Q, self.X_fit_, out_dtype=np.float64) @ self.dual_coef_
 
     def _nearest(self, Q):
         """1-NN (depth-infinity limit for dual(0) = dual'(0) = 0), ties averaged."""
