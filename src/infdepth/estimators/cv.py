@@ -109,10 +109,9 @@ def _small_blas(n: int):
 def _threads(n_jobs, n_tasks: int) -> int:
     """Threads for ``n_tasks`` candidates: ``n_jobs``, None for every CPU this process may
     use, negative as joblib (-1 every CPU, -2 all but one)."""
-    import os
+    from ..solvers.iterative import usable_cpus
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    cpus = usable_cpus()
     n = cpus if n_jobs is None else int(n_jobs) if n_jobs > 0 else max(1, cpus + 1 + n_jobs)
     return max(1, min(n, n_tasks))
 

@@ -299,10 +299,9 @@ class InfiniteNetworkClassifier(SphereClassifier):
         return not fits_in_memory(n)
 
     def _fit_iterative(self, act, depth, ridge):
-        from ..kernels import Kernel
         from ..solvers.iterative import DaskGramOperator, GramOperator, solve
 
-        kern = Kernel(act, self.kernel, depth, dtype=self.dtype, device=self.device)
+        kern = self._engine_kernel(act, depth)
         if self.solver == "dask":
             operator = DaskGramOperator(_dask_client(), kern, self.X_fit_, ridge)
         else:
@@ -346,10 +345,22 @@ class InfiniteNetworkClassifier(SphereClassifier):
         self.intercept_, self.dual_coef_ = c0, beta
 
     # ------------------------------------------------------------------ predict
-    def _function(self, depth=None):
+    def _kernel_depth(self, depth=None):
+        """The depth the kernel is evaluated at: ``depth`` (default: the parameter), at
+        most 1 when the dual is the identity (the kernel is xi at any depth)."""
         depth = check_depth(self.depth) if depth is None else depth
-        if self.attractor_ == "identity":
-            depth = min(depth, 1)
+        return min(depth, 1) if self.attractor_ == "identity" else depth
+
+    def _engine_kernel(self, act, depth=None):
+        """The :class:`~infdepth.kernels.Kernel` of the iterative solver's operator and of
+        the outputs after an iterative fit (its dtype and device)."""
+        from ..kernels import Kernel
+
+        return Kernel(act, self.kernel, self._kernel_depth(depth), dtype=self.dtype,
+                      device=self.device)
+
+    def _function(self, depth=None):
+        depth = self._kernel_depth(depth)
         if self.attractor_ == "resnet":
             return kernel_function(self._activation(), self.kernel, depth,
                                    architecture="resnet", branch_exponent=self.branch_exponent)
@@ -358,11 +369,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
     def _kernel_table_key(self):
         if self.rule_ in ("majority_vote", "nearest_neighbor") or self.attractor_ == "resnet":
             return None  # ResNet tables are rebuilt after unpickling
-        depth = (math.inf if self.rule_ in ("singular", "psi_interpolation")
-                 else check_depth(self.depth))
-        if self.attractor_ == "identity":
-            depth = min(depth, 1)
-        return (self.kernel, depth)
+        return (self.kernel, self._kernel_depth(
+            math.inf if self.rule_ in ("singular", "psi_interpolation") else None))
 
     def _block_rows(self, n_train):
         if self.rule_ == "majority_vote":
@@ -418,13 +426,7 @@ class InfiniteNetworkClassifier(SphereClassifier):
         """``K(Q, X_fit) A`` after an iterative fit: the same compiled Gram pass (and
         dtype, device) that the solve's operator used, so the outputs are those of the
         solved system (not the log-domain path of the dense fits)."""
-        from ..kernels import Kernel
-
-        depth = check_depth(self.depth)
-        if self.attractor_ == "identity":
-            depth = min(depth, 1)
-        kern = Kernel(self._activation(), self.kernel, depth, dtype=self.dtype,
-                      device=self.device)
+        kern = self._engine_kernel(self._activation())
         return kern.gram_of_unit_rows(Q, self.X_fit_, out_dtype=np.float64) @ self.dual_coef_
 
     def _nearest(self, Q):

@@ -158,9 +158,9 @@ class KernelFunction:
             return self._direct(xi, delta, eps)
         if self.zero_at_origin:  # the panels hold k / xi^order
             values = values * xi**self.zero_order
-        sign, logabs = np.sign(values), np.empty(xi.size)
+        sign = np.sign(values)
         with np.errstate(divide="ignore", invalid="ignore"):
-            logabs[:] = np.log(np.abs(values))
+            logabs = np.log(np.abs(values))
             logcomp = np.log1p(-values)
         rest = np.flatnonzero(~covered)
         if rest.size:
@@ -203,9 +203,9 @@ class KernelFunction:
         self._value_table = value_fit.cells(-S_MAX)
         # panels where k changes sign: k itself is smooth there (log|k| is not)
         signed = np.flatnonzero((value_fit.sign == 0) & ~value_fit.zero)
-        nodes = self._panel_nodes(signed, SignedPanels.DEGREE)[:2] if signed.size else (
-            np.zeros((0, SignedPanels.DEGREE + 1)),) * 2
-        self._signed = SignedPanels.fit(n_panels, signed, *nodes)
+        self._signed = (SignedPanels.fit(n_panels, signed,
+                                         *self._panel_nodes(signed, SignedPanels.DEGREE)[:2])
+                        if signed.size else SignedPanels(n_panels))
         self._complement_fit = comp_fit  # cells built on first use of log_complement()
         self._complement_cells = None
         self._gap = None  # the compiled pass's GapTable, built on first use
