@@ -211,3 +211,68 @@ def test_ntk_svm():
     np.testing.assert_array_equal(plain.predict(1.0 - t * E), svm.svc_.predict(-t * E))
     with pytest.raises(ValueError, match="finite"):
         InfiniteNetworkSVC(depths=(1, math.inf)).fit(X, y)
+
+
+def _rows_of(search, it):
+    """{(activation, depth, kernel, ridge): mean score} of one round of cv_results_."""
+    res = search.cv_results_
+    return {(p["activation"], p["depth"], p["kernel"], p["ridge"]): s
+            for p, s, i in zip(res["params"], res["mean_test_score"], res["iter"], strict=True)
+            if i == it}
+
+
+def test_halving_rounds_are_exhaustive_searches_on_their_points():
+    """Successive halving: round 0 scores every candidate exactly as an exhaustive search
+    of its subsample does, the best third goes on, and the last round's scores are the
+    exhaustive search's on all the points."""
+    from sklearn.utils import check_random_state, resample
+
+    X, y = _data(n=200, seed=4)
+    Z = _unit(X)
+    grid = dict(activations=["relu", "erf"], depths=[1, 2, 4, math.inf],
+                ridges=[0.0, 1e-3, 1e-1], projection=None)
+    halving = InfiniteNetworkClassifierCV(**grid).fit(Z, y)  # auto: halving here
+    assert halving.n_resources_ == [66, 200] and halving.n_candidates_ == [16, 6]
+    rows = np.sort(resample(np.arange(200), n_samples=66, replace=False, stratify=y,
+                            random_state=check_random_state(0)))
+    small = InfiniteNetworkClassifierCV(**grid, search="exhaustive").fit(Z[rows], y[rows])
+    full = InfiniteNetworkClassifierCV(**grid, search="exhaustive").fit(Z, y)
+    first, last = _rows_of(halving, 0), _rows_of(halving, 1)
+    ref_small, ref_full = _rows_of(small, 0), _rows_of(full, 0)
+    assert first.keys() == ref_small.keys()
+    for key, value in first.items():
+        assert value == pytest.approx(ref_small[key], abs=1e-12)
+    # the promoted candidates: best ridge's score, then mean over ridges, then grid order
+    merit = {}
+    for (a, d, k, _), value in ref_small.items():
+        merit.setdefault((a, d, k), []).append(value)
+    order = sorted(merit, key=lambda c: (-max(merit[c]), -np.mean(merit[c]),
+                                         list(merit).index(c)))
+    assert {key[:3] for key in last} == set(order[:6])
+    for key, value in last.items():
+        assert value == pytest.approx(ref_full[key], abs=1e-12)
+    best = max(last, key=lambda key: (last[key], -list(last).index(key)))
+    assert (halving.activation_, halving.depth_, halving.kernel_, halving.ridge_) == best
+    assert halving.best_score_ == pytest.approx(ref_full[best], abs=1e-12)
+    assert halving.cv_results_["rank_test_score"][halving.best_index_] == 1
+    assert np.all(halving.cv_results_["rank_test_score"][halving.cv_results_["iter"] == 1]
+                  <= len(last))
+
+
+def test_halving_with_kfold_and_its_limits():
+    X, y = _data(n=200, seed=4)
+    Z = _unit(X)
+    grid = dict(activations=["relu", "erf"], depths=[1, 3, math.inf], ridges=[0.0, 1e-2],
+                projection=None)
+    assert InfiniteNetworkClassifierCV(**grid, cv=3).fit(Z, y).n_iterations_ == 1  # auto
+    kfold = InfiniteNetworkClassifierCV(**grid, cv=3, search="halving").fit(Z, y)
+    assert kfold.n_resources_ == [66, 200] and kfold.n_candidates_ == [12, 4]
+    ref = InfiniteNetworkClassifierCV(**grid, cv=3, search="exhaustive").fit(Z, y)
+    last, ref_rows = _rows_of(kfold, 1), _rows_of(ref, 0)
+    for key, value in last.items():
+        assert value == pytest.approx(ref_rows[key], abs=1e-12)
+    splits = list(StratifiedKFold(3).split(Z, y))
+    with pytest.raises(ValueError, match="fixed index splits"):
+        InfiniteNetworkClassifierCV(**grid, cv=splits, search="halving").fit(Z, y)
+    small = InfiniteNetworkClassifierCV(**grid, search="halving").fit(Z[:120], y[:120])
+    assert small.n_resources_ == [120]  # 120 // 3 < HALVING_MIN_POINTS: one round

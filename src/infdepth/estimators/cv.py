@@ -8,7 +8,9 @@ Gram matrix is the engine's kernel function applied to those inner products
 E = 1 - K where K tends to the all-ones matrix), one symmetric eigendecomposition then
 scores every ridge (:mod:`infdepth.solvers.eigen_loo`). Depth infinity is scored by its
 own rule (singular kernel, nearest neighbour, majority vote or psi interpolation) with
-the held-out points removed from the vote: no refit anywhere.
+the held-out points removed from the vote: no refit anywhere. On larger data the
+candidates go through successive halving (``search="auto"``): scored on a third, a
+ninth, ... of the points first, only the best third of each round going on.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import check_cv
+from sklearn.model_selection._split import _CVIterableWrapper
 from sklearn.svm import SVC
+from sklearn.utils import check_random_state, resample
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
@@ -48,6 +52,25 @@ DESIGNED = "designed"
 DEFAULT_ACTIVATIONS = ("relu", "erf", DESIGNED)
 DEFAULT_DEPTHS = (*range(1, 21), math.inf)
 DEFAULT_RIDGES = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+#: Successive halving (``search="halving"``): each round keeps the best third of the
+#: (activation, kernel, depth) candidates and triples the points, from a first round of at
+#: least HALVING_MIN_POINTS; ``"auto"`` halves a LOO search of at least
+#: HALVING_MIN_CANDIDATES candidates on at least HALVING_FACTOR * HALVING_MIN_POINTS points.
+HALVING_FACTOR = 3
+HALVING_MIN_POINTS = 50
+HALVING_MIN_CANDIDATES = 9
+
+
+def _promoted(alive: list, scores: np.ndarray) -> list:
+    """The best ``ceil(len(alive) / HALVING_FACTOR)`` candidates of a round, in grid order.
+
+    A candidate's merit is its best score over the ridges (every ridge is scored from the
+    same decomposition), ties broken by its mean score over the ridges, then grid order."""
+    mean = scores.mean(axis=2)  # (candidates, ridges): mean over splits
+    order = np.lexsort((np.arange(len(alive)), -mean.mean(axis=1), -mean.max(axis=1)))
+    keep = np.sort(order[:math.ceil(len(alive) / HALVING_FACTOR)])
+    return [alive[c] for c in keep]
 def _accuracy(true: np.ndarray, pred: np.ndarray) -> float:
     """Fraction of correct labels (``sklearn.metrics.accuracy_score`` without its
     validation overhead, which dominates a search over thousands of candidates)."""
@@ -332,7 +355,13 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
     cv_results_ : dict of arrays
         GridSearchCV's layout: ``params``, ``param_<name>``, ``split<k>_test_score`` (K-fold
         only), ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
-        ``mean_fit_time`` (search time per candidate) and ``rule`` (the rule scored).
+        ``mean_fit_time`` (search time per candidate), ``rule`` (the rule scored), and
+        HalvingGridSearchCV's ``iter`` and ``n_resources`` (round, points in it): one
+        row per candidate and round it reached, the last round's rows ranked first.
+    n_resources_, n_candidates_ : list of int
+        Points and (activation, kernel, depth) candidates per round (one round when
+        exhaustive).
+    n_iterations_ : int
     best_estimator_ : InfiniteNetworkClassifier
     classes_, n_features_in_, n_splits_
     """
@@ -346,11 +375,13 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         "scoring": [StrOptions(set(SCORERS))],
         "projection": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
         "n_jobs": [numbers.Integral, None],
+        "search": [StrOptions({"auto", "exhaustive", "halving"})],
+        "random_state": ["random_state"],
     }
 
     def __init__(self, activations=DEFAULT_ACTIVATIONS, kernels=("ntk", "nngp"),
                  depths=DEFAULT_DEPTHS, ridges=DEFAULT_RIDGES, cv=None, scoring="accuracy",
-                 projection="auto", n_jobs=None):
+                 projection="auto", n_jobs=None, search="auto", random_state=0):
         self.activations = activations
         self.kernels = kernels
         self.depths = depths
@@ -359,6 +390,8 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         self.scoring = scoring
         self.projection = projection
         self.n_jobs = n_jobs
+        self.search = search
+        self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -395,32 +428,88 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         resolved = [_resolve_activation(a, helper.X_fit_) for a in activations]
         with quiet_floats():
             geometry = pair_geometry(Z, Z, np.ascontiguousarray(Z.T))
-        # scores[a, d, k, r]: the order of sklearn's ParameterGrid (sorted keys)
+        grid = list(np.ndindex(len(resolved), len(depths), len(kernels)))
+        schedule = self._schedule(len(y), len(grid), loo)
+        rng = check_random_state(self.random_state)
+        alive, rounds = grid, []
+        for it, m in enumerate(schedule):
+            if m < len(y):  # a stratified subsample, scored by its own LOO or K-fold
+                rows = np.sort(resample(np.arange(len(y)), n_samples=m, replace=False,
+                                        stratify=codes, random_state=rng))
+                sub = np.ix_(rows, rows)
+                round_splits = None if loo else [
+                    (np.asarray(tr), np.asarray(va)) for tr, va in
+                    check_cv(self.cv, y[rows], classifier=True).split(Z[rows], y[rows])]
+                data = (tuple(g[sub] for g in geometry), Y[rows], codes[rows], round_splits)
+            else:
+                data = (geometry, Y, codes, splits)
+            result = self._score_round(alive, resolved, depths, kernels, ridges, data, scorer)
+            rounds.append((it, m, alive, *result))
+            if it + 1 < len(schedule):
+                alive = _promoted(alive, result[0])
+        self._store_results(activations, depths, kernels, ridges, rounds, loo)
+        self.n_resources_ = list(schedule)
+        self.n_candidates_ = [len(r[2]) for r in rounds]
+        self.n_iterations_ = len(rounds)
+        best = self.cv_results_["params"][self.best_index_]
+        chosen = best["activation"]
+        self.activation_ = (resolved[activations.index(chosen)] if chosen == DESIGNED
+                            else chosen)  # a built-in stays a name
+        self.kernel_, self.depth_, self.ridge_ = best["kernel"], best["depth"], best["ridge"]
+        self.best_params_ = {"activation": self.activation_, "kernel": self.kernel_,
+                             "depth": self.depth_, "ridge": self.ridge_}
+        self.best_estimator_ = InfiniteNetworkClassifier(
+            projection=self.projection, **self.best_params_).fit(X, y)
+        self.classes_ = self.best_estimator_.classes_
+        return self
+
+    def _schedule(self, n: int, n_candidates: int, loo: bool) -> list[int]:
+        """Points per round: ``[n]`` for an exhaustive search; successive halving's
+        ``n // 3^R, ..., n // 3, n`` with the smallest round at least ``HALVING_MIN_POINTS``."""
+        search = self.search
+        if search == "auto":
+            search = ("halving" if loo and n_candidates >= HALVING_MIN_CANDIDATES
+                      and n >= HALVING_FACTOR * HALVING_MIN_POINTS else "exhaustive")
+        if search == "exhaustive":
+            return [n]
+        if not loo and isinstance(check_cv(self.cv), _CVIterableWrapper):
+            raise ValueError("search='halving' needs cv=None, an int or a splitter: fixed "
+                             "index splits cannot be applied to the rounds' subsamples")
+        R = 0
+        while n // HALVING_FACTOR ** (R + 1) >= HALVING_MIN_POINTS:
+            R += 1
+        return [n // HALVING_FACTOR ** (R - i) for i in range(R)] + [n]
+
+    def _score_round(self, alive, resolved, depths, kernels, ridges, data, scorer):
+        """Scores (candidates, ridges, splits), times (candidates, ridges) and rules of
+        the (activation, depth, kernel) candidates ``alive`` on one round's points."""
+        geometry, Y, codes, splits = data
+        loo = splits is None
         n_split = 1 if loo else len(splits)
-        scores = np.zeros((len(resolved), len(depths), len(kernels), len(ridges), n_split))
-        times = np.zeros(scores.shape[:4])
-        rules = np.empty(scores.shape[:4], dtype=object)
+        scores = np.zeros((len(alive), len(ridges), n_split))
+        times = np.zeros(scores.shape[:2])
+        rules = np.empty(scores.shape[:2], dtype=object)
 
         def score(F, rows):
             pred = np.argmax(F, axis=1)
             return scorer(codes[rows], pred)
 
-        everything = np.arange(len(y))
-        inf_rules = [{kind: _InfiniteRule(act, kind, geometry, Y) for kind in kernels}
-                     for act in resolved]
+        everything = np.arange(len(codes))
+        inf_rules = {}
 
-        def candidate(a: int, d: int, k: int) -> None:
-            """Scores of every ridge for (activation a, depth d, kernel k)."""
+        def candidate(c: int) -> None:
+            """Scores of every ridge for candidate c = (activation a, depth d, kernel k)."""
+            a, d, k = alive[c]
             act, depth, kind = resolved[a], depths[d], kernels[k]
             start = time.perf_counter()
-            rule0 = inf_rules[a][kind].rule(0.0)
+            rule = inf_rules[(a, k)]
+            rule0 = rule.rule(0.0)
             eff = 1 if rule0 == "linear" else depth  # the kernel is xi at any depth
             if eff < math.inf or rule0 == "psi_interpolation":
                 self._score_spectral(act, kind, eff, geometry, Y, ridges, splits,
-                                     score, scores[a, d, k], rules[a, d, k])
+                                     score, scores[c], rules[c])
             else:
-                rule = inf_rules[a][kind]
-                done: dict[str, np.ndarray] = {}
+                done: dict[tuple, np.ndarray] = {}
                 for r, ridge in enumerate(ridges):
                     key = (rule.rule(ridge), ridge > 0)
                     if key[0] != "majority_vote":
@@ -433,36 +522,26 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
                             done[key] = np.array([
                                 score(rule.outputs(ridge, va, tr, False), va)
                                 for tr, va in splits])
-                    scores[a, d, k, r] = done[key]
-                    rules[a, d, k, r] = rule.rule(ridge)
-            times[a, d, k] = (time.perf_counter() - start) / len(ridges)
+                    scores[c, r] = done[key]
+                    rules[c, r] = rule.rule(ridge)
+            times[c] = (time.perf_counter() - start) / len(ridges)
 
-        grid = list(np.ndindex(*scores.shape[:3]))
-        n_jobs = _threads(self.n_jobs, len(grid))
+        for a in range(len(resolved)):  # built before the threads: one rule per pair
+            for k in range(len(kernels)):
+                inf_rules[(a, k)] = _InfiniteRule(resolved[a], kernels[k], geometry, Y)
+        n_jobs = _threads(self.n_jobs, len(alive))
         if n_jobs == 1:
-            for index in grid:
-                candidate(*index)
+            for c in range(len(alive)):
+                candidate(c)
         else:  # one candidate per thread (LAPACK releases the GIL), BLAS on one thread each
             from concurrent.futures import ThreadPoolExecutor
 
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
-                for future in [pool.submit(candidate, *index) for index in grid]:
+                for future in [pool.submit(candidate, c) for c in range(len(alive))]:
                     future.result()
-        self._store_results(activations, resolved, depths, kernels, ridges, scores, times,
-                            rules, loo)
-        best = self.cv_results_["params"][self.best_index_]
-        chosen = best["activation"]
-        self.activation_ = (resolved[activations.index(chosen)] if chosen == DESIGNED
-                            else chosen)  # a built-in stays a name
-        self.kernel_, self.depth_, self.ridge_ = best["kernel"], best["depth"], best["ridge"]
-        self.best_params_ = {"activation": self.activation_, "kernel": self.kernel_,
-                             "depth": self.depth_, "ridge": self.ridge_}
-        self.best_estimator_ = InfiniteNetworkClassifier(
-            projection=self.projection, **self.best_params_).fit(X, y)
-        self.classes_ = self.best_estimator_.classes_
-        return self
+        return scores, times, rules
 
     @staticmethod
     def _score_spectral(act, kind, depth, geometry, Y, ridges, splits, score, out, rules):
@@ -505,18 +584,25 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
                 rules[r] = ("psi_interpolation" if depth == math.inf else
                             "complement" if system.h1 is not None else "interpolation")
 
-    def _store_results(self, activations, resolved, depths, kernels, ridges, scores, times,
-                       rules, loo):
+    def _store_results(self, activations, depths, kernels, ridges, rounds, loo):
+        """cv_results_ in GridSearchCV's layout, one row per (candidate, ridge) and round
+        (HalvingGridSearchCV's ``iter`` and ``n_resources``); rows of the last round rank
+        first, then the earlier rounds', latest first."""
         params, cols = [], {n: [] for n in ("activation", "depth", "kernel", "ridge")}
-        for act in activations:
-            for depth in depths:
-                for kind in kernels:
-                    for ridge in ridges:
-                        params.append({"activation": act, "depth": depth, "kernel": kind,
-                                       "ridge": ridge})
-                        for n, v in zip(cols, (act, depth, kind, ridge), strict=True):
-                            cols[n].append(v)
-        flat = scores.reshape(len(params), scores.shape[-1])
+        flat, fit_time, rule_col, iters, resources = [], [], [], [], []
+        for it, m, alive, scores, times, rules in rounds:
+            for c, (a, d, k) in enumerate(alive):
+                for r, ridge in enumerate(ridges):
+                    values = (activations[a], depths[d], kernels[k], ridge)
+                    params.append(dict(zip(cols, values, strict=True)))
+                    for n, v in zip(cols, values, strict=True):
+                        cols[n].append(v)
+                    flat.append(scores[c, r])
+                    fit_time.append(times[c, r])
+                    rule_col.append(rules[c, r])
+                    iters.append(it)
+                    resources.append(m)
+        flat = np.array(flat)
         results: dict[str, Any] = {"params": params}
         for n, v in cols.items():
             results[f"param_{n}"] = np.ma.MaskedArray(np.array(v, dtype=object),
@@ -527,9 +613,12 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         mean = flat.mean(axis=1)
         results["mean_test_score"] = mean
         results["std_test_score"] = flat.std(axis=1)
-        results["rank_test_score"] = rankdata(-mean, method="min").astype(np.int32)
-        results["mean_fit_time"] = times.reshape(-1)
-        results["rule"] = np.array(rules.reshape(-1), dtype=object)
+        results["iter"] = np.array(iters)
+        results["n_resources"] = np.array(resources)
+        results["rank_test_score"] = rankdata(-(2.0 * results["iter"] + mean),
+                                              method="min").astype(np.int32)
+        results["mean_fit_time"] = np.array(fit_time)
+        results["rule"] = np.array(rule_col, dtype=object)
         self.cv_results_ = results
         self.best_index_ = int(np.argmin(results["rank_test_score"]))
         self.best_score_ = float(mean[self.best_index_])
