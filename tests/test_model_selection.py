@@ -176,9 +176,13 @@ def test_threads_give_the_same_search():
         InfiniteNetworkClassifierCV(**grid, n_jobs=0).fit(X, y)
 
 
-def test_check_estimator():
+@pytest.mark.parametrize("search", ["auto", "halving"])
+def test_check_estimator(search):
+    """"halving" with 6 candidates: the checks' 300-point fits (check_classifiers_train)
+    go through two rounds."""
     check_estimator(InfiniteNetworkClassifierCV(activations=("relu", "erf"), kernels=("ntk",),
-                                                depths=(1, 3, math.inf), ridges=(0.0, 1e-3)))
+                                                depths=(1, 3, math.inf), ridges=(0.0, 1e-3),
+                                                search=search))
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -136,7 +136,7 @@ class SpectralRidge:
 
 def spectral_ridge(K: np.ndarray) -> SpectralRidge:
     """Factor a symmetric Gram matrix K once: ``K = V diag(w) V^T``."""
-    w, V = scipy.linalg.eigh((K + K.T) / 2, check_finite=False)
+    w, V = scipy.linalg.eigh((K + K.T) / 2, driver="evd", check_finite=False)
     return SpectralRidge(W=V, d=w)
 
 
@@ -147,7 +147,7 @@ def complement_spectral_ridge(E: np.ndarray, t: float) -> SpectralRidge:
     v0 = 1.0 + math.sqrt(n)
     B = householder(v0, householder(v0, E).T)  # H E H
     B = (B + B.T) / 2
-    mu, U = scipy.linalg.eigh(-B[1:, 1:], check_finite=False)
+    mu, U = scipy.linalg.eigh(-B[1:, 1:], driver="evd", check_finite=False)
     Ut = np.vstack([np.zeros((1, n - 1)), U])
     W = householder(v0, Ut)  # H [0; U]
     h1 = householder(v0, np.eye(n, 1)[:, 0])
