@@ -217,11 +217,11 @@ def test_ntk_svm():
         InfiniteNetworkSVC(depths=(1, math.inf)).fit(X, y)
 
 
-def _rows_of(search, it):
-    """{(activation, depth, kernel, ridge): mean score} of one round of cv_results_."""
+def _rows_of(search, it, key="mean_test_score"):
+    """{(activation, depth, kernel, ridge): cv_results_[key]} of one round."""
     res = search.cv_results_
     return {(p["activation"], p["depth"], p["kernel"], p["ridge"]): s
-            for p, s, i in zip(res["params"], res["mean_test_score"], res["iter"], strict=True)
+            for p, s, i in zip(res["params"], res[key], res["iter"], strict=True)
             if i == it}
 
 
@@ -246,12 +246,26 @@ def test_halving_rounds_are_exhaustive_searches_on_their_points():
     assert first.keys() == ref_small.keys()
     for key, value in first.items():
         assert value == pytest.approx(ref_small[key], abs=1e-12)
-    # the promoted candidates: best ridge's score, then mean over ridges, then grid order
+    # the squared LOO error of every candidate, recomputed by explicit refits
+    squared = _rows_of(small, 0, "mean_test_squared_error")
+    Zs, Ys = Z[rows], _onehot(y[rows])
+    for key in [("relu", 2, "ntk", 1e-3), ("erf", 4, "nngp", 1e-3), ("relu", 1, "nngp", 0.1)]:
+        a, d, k, r = key
+        form, M, t = gram_matrix(a, k, d, _geometry(Zs))
+        K = M if form == "plain" else 1.0 - t * M
+        err = []
+        for i in range(len(rows)):
+            tr = np.delete(np.arange(len(rows)), i)
+            f = K[i, tr] @ np.linalg.solve(K[np.ix_(tr, tr)] + r * np.eye(len(tr)), Ys[tr])
+            err.append(np.sum((Ys[i] - f) ** 2))
+        assert squared[key] == pytest.approx(np.mean(err), rel=1e-7)  # cond <= ~1e5 here
+    # the promoted candidates: squared error at the best ridge, then the best ridge's
+    # score, then grid order
     merit = {}
-    for (a, d, k, _), value in ref_small.items():
-        merit.setdefault((a, d, k), []).append(value)
-    order = sorted(merit, key=lambda c: (-max(merit[c]), -np.mean(merit[c]),
-                                         list(merit).index(c)))
+    for (a, d, k, r), value in ref_small.items():
+        merit.setdefault((a, d, k), []).append((squared[(a, d, k, r)], value))
+    order = sorted(merit, key=lambda c: (min(e for e, _ in merit[c]),
+                                         -max(v for _, v in merit[c]), list(merit).index(c)))
     assert {key[:3] for key in last} == set(order[:6])
     for key, value in last.items():
         assert value == pytest.approx(ref_full[key], abs=1e-12)
