@@ -9,8 +9,8 @@ E = 1 - K where K tends to the all-ones matrix), one symmetric eigendecompositio
 scores every ridge (:mod:`infdepth.solvers.eigen_loo`). Depth infinity is scored by its
 own rule (singular kernel, nearest neighbour, majority vote or psi interpolation) with
 the held-out points removed from the vote: no refit anywhere. On larger data the
-candidates go through successive halving (``search="auto"``): scored on a third, a
-ninth, ... of the points first, only the best third of each round going on.
+candidates go through successive halving (``search="auto"``): scored on a ninth, then a
+third of the points first, only the best third of each round going on.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import check_cv
-from sklearn.model_selection._split import _CVIterableWrapper
 from sklearn.svm import SVC
 from sklearn.utils import check_random_state, resample
 from sklearn.utils._param_validation import HasMethods, StrOptions
@@ -75,6 +74,8 @@ def _promoted(alive: list, scores: np.ndarray) -> list:
                         mean[..., 1].min(axis=1)))
     keep = np.sort(order[:math.ceil(len(alive) / HALVING_FACTOR)])
     return [alive[c] for c in keep]
+
+
 def _accuracy(true: np.ndarray, pred: np.ndarray) -> float:
     """Fraction of correct labels (``sklearn.metrics.accuracy_score`` without its
     validation overhead, which dominates a search over thousands of candidates)."""
@@ -347,6 +348,20 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         use (as the iterative solver's operators); negative as joblib (-1 every CPU).
         Below ``SMALL_BLAS`` points the scores are the same for any n_jobs (every
         candidate is computed on one BLAS thread either way).
+    search : {"auto", "exhaustive", "halving"}, default="auto"
+        "exhaustive" scores every candidate on all the points. "halving" is successive
+        halving (as scikit-learn's ``HalvingGridSearchCV``, with points as the resource):
+        every (activation, kernel, depth) is scored, all ridges at once, on a stratified
+        subsample of ``n // 3^R >= HALVING_MIN_POINTS`` points; the best third (by
+        held-out squared error at its best ridge, cv_results_'s
+        ``mean_test_squared_error``, then by score) goes on to three times the points, and
+        so on up to all n. A round of m points costs about (m / n)^3 of the same round on
+        all n, so C candidates cost about C / 3 + C / 27 + ... full decompositions
+        instead of C. "auto": halving for a leave-one-out search (``cv=None``) of at least
+        ``HALVING_MIN_CANDIDATES`` candidates on at least ``3 * HALVING_MIN_POINTS``
+        points, exhaustive otherwise.
+    random_state : int, RandomState or None, default=0
+        The subsamples of the halving rounds (fixed by default: a fit is repeatable).
 
     Attributes
     ----------
@@ -359,7 +374,8 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
     cv_results_ : dict of arrays
         GridSearchCV's layout: ``params``, ``param_<name>``, ``split<k>_test_score`` (K-fold
         only), ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
-        ``mean_fit_time`` (search time per candidate), ``rule`` (the rule scored), and
+        ``mean_fit_time`` (search time per candidate), ``rule`` (the rule scored),
+        ``mean_test_squared_error`` (of the held-out outputs, a rule's as vote fractions), and
         HalvingGridSearchCV's ``iter`` and ``n_resources`` (round, points in it): one
         row per candidate and round it reached, the last round's rows ranked first.
     n_resources_, n_candidates_ : list of int
@@ -476,7 +492,7 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
                       and n >= HALVING_FACTOR * HALVING_MIN_POINTS else "exhaustive")
         if search == "exhaustive":
             return [n]
-        if not loo and isinstance(check_cv(self.cv), _CVIterableWrapper):
+        if not (loo or isinstance(self.cv, numbers.Integral) or hasattr(self.cv, "split")):
             raise ValueError("search='halving' needs cv=None, an int or a splitter: fixed "
                              "index splits cannot be applied to the rounds' subsamples")
         R = 0
@@ -504,7 +520,8 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
             return np.array([scorer(codes[rows], np.argmax(F, axis=1)), sq])
 
         everything = np.arange(len(codes))
-        inf_rules = {}
+        inf_rules = {(a, k): _InfiniteRule(resolved[a], kernels[k], geometry, Y)
+                     for a in range(len(resolved)) for k in range(len(kernels))}
 
         def candidate(c: int) -> None:
             """Scores of every ridge for candidate c = (activation a, depth d, kernel k)."""
@@ -535,9 +552,6 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
                     rules[c, r] = rule.rule(ridge)
             times[c] = (time.perf_counter() - start) / len(ridges)
 
-        for a in range(len(resolved)):  # built before the threads: one rule per pair
-            for k in range(len(kernels)):
-                inf_rules[(a, k)] = _InfiniteRule(resolved[a], kernels[k], geometry, Y)
         n_jobs = _threads(self.n_jobs, len(alive))
         if n_jobs == 1:
             for c in range(len(alive)):
