@@ -355,9 +355,9 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         subsample of ``n // 3^R >= HALVING_MIN_POINTS`` points; the best third (by
         held-out squared error at its best ridge, cv_results_'s
         ``mean_test_squared_error``, then by score) goes on to three times the points, and
-        so on up to all n. A round of m points costs about (m / n)^3 of the same round on
-        all n, so C candidates cost about C / 3 + C / 27 + ... full decompositions
-        instead of C. "auto": halving for a leave-one-out search (``cv=None``) of at least
+        so on up to all n. A decomposition of m points costs (m / n)^3 of one of n, so
+        after R halvings C candidates cost about 1.1 C / 3^R full decompositions instead
+        of C (the C / 3^R of the last round dominate). "auto": halving for a leave-one-out search (``cv=None``) of at least
         ``HALVING_MIN_CANDIDATES`` candidates on at least ``3 * HALVING_MIN_POINTS``
         points, exhaustive otherwise.
     random_state : int, RandomState or None, default=0
