@@ -16,6 +16,7 @@ third of the points first, only the best third of each round going on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 import time
@@ -91,18 +92,23 @@ def _balanced_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
 
 SCORERS = {"accuracy": _accuracy, "balanced_accuracy": _balanced_accuracy}
 
-_DESIGNS: dict[float, Activation] = {}
+#: Designed activations kept alive by :func:`designed_activation`. Each carries its kernel
+#: tables, about 0.3 GB for the default grid's 41 depths and kernels, so an unbounded cache
+#: grew by that much per data set (24 GiB, out of memory, over the 25-set benchmark).
+DESIGN_CACHE = 4
 
 
 def designed_activation(alpha: float) -> Activation:
-    """``design_activation(alpha=a)`` with a rounded to a multiple of 0.25 in [0.5, 32],
-    cached so that its kernel tables are built once per process."""
+    """``design_activation(alpha=a)`` with a rounded to a multiple of 0.25 in [0.5, 32];
+    the last ``DESIGN_CACHE`` are cached, so that their kernel tables are built once."""
+    return _designed_for(float(min(max(round(float(alpha) * 4) / 4, 0.5), 32.0)))
+
+
+@functools.lru_cache(maxsize=DESIGN_CACHE)
+def _designed_for(alpha: float) -> Activation:
     from ..design import design_activation
 
-    key = float(min(max(round(float(alpha) * 4) / 4, 0.5), 32.0))
-    if key not in _DESIGNS:
-        _DESIGNS[key] = design_activation(alpha=key)
-    return _DESIGNS[key]
+    return design_activation(alpha=alpha)
 
 
 def _intrinsic_alpha(Z: np.ndarray) -> float:
@@ -357,9 +363,9 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         ``mean_test_squared_error``, then by score) goes on to three times the points, and
         so on up to all n. A decomposition of m points costs (m / n)^3 of one of n, so
         after R halvings C candidates cost about 1.1 C / 3^R full decompositions instead
-        of C (the C / 3^R of the last round dominate). "auto": halving for a leave-one-out search (``cv=None``) of at least
-        ``HALVING_MIN_CANDIDATES`` candidates on at least ``3 * HALVING_MIN_POINTS``
-        points, exhaustive otherwise.
+        of C (the C / 3^R of the last round dominate). "auto": halving for a
+        leave-one-out search (``cv=None``) of at least ``HALVING_MIN_CANDIDATES``
+        candidates on at least ``3 * HALVING_MIN_POINTS`` points, exhaustive otherwise.
     random_state : int, RandomState or None, default=0
         The subsamples of the halving rounds (fixed by default: a fit is repeatable).
 
