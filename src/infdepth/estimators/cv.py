@@ -656,7 +656,8 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
                     rule_col.append(rules[c, r])
                     iters.append(it)
                     resources.append(m)
-        flat, squared = np.array(flat)[..., 0], np.array(flat)[..., 1]
+        both = np.array(flat)  # (rows, splits, 2): score and squared error
+        flat, squared = both[..., 0], both[..., 1]
         results: dict[str, Any] = {"params": params}
         for n, v in cols.items():
             results[f"param_{n}"] = np.ma.MaskedArray(np.array(v, dtype=object),
@@ -670,6 +671,7 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         results["mean_test_squared_error"] = squared.mean(axis=1)
         results["iter"] = np.array(iters)
         results["n_resources"] = np.array(resources)
+        # scores lie in [0, 1], so 2 iter + score orders by round first, then by score
         results["rank_test_score"] = rankdata(-(2.0 * results["iter"] + mean),
                                               method="min").astype(np.int32)
         results["mean_fit_time"] = np.array(fit_time)
