@@ -292,5 +292,9 @@ def test_halving_with_kfold_and_its_limits():
     splits = list(StratifiedKFold(3).split(Z, y))
     with pytest.raises(ValueError, match="fixed index splits"):
         InfiniteNetworkClassifierCV(**grid, cv=splits, search="halving").fit(Z, y)
-    small = InfiniteNetworkClassifierCV(**grid, search="halving").fit(Z[:120], y[:120])
-    assert small.n_resources_ == [120]  # 120 // 3 < HALVING_MIN_POINTS: one round
+    small = InfiniteNetworkClassifierCV(**grid, search="halving").fit(Z[:80], y[:80])
+    assert small.n_resources_ == [80]  # 80 // 3 < HALVING_MIN_POINTS (30): one round
+    middle = InfiniteNetworkClassifierCV(**grid, search="halving").fit(Z[:120], y[:120])
+    assert middle.n_resources_ == [40, 120]
+    assert InfiniteNetworkClassifierCV(**grid).fit(Z[:120], y[:120]).n_iterations_ == 1
+    # (auto: exhaustive below HALVING_AUTO_MIN_POINTS, 150 points)

@@ -9,8 +9,9 @@ E = 1 - K where K tends to the all-ones matrix), one symmetric eigendecompositio
 scores every ridge (:mod:`infdepth.solvers.eigen_loo`). Depth infinity is scored by its
 own rule (singular kernel, nearest neighbour, majority vote or psi interpolation) with
 the held-out points removed from the vote: no refit anywhere. On larger data the
-candidates go through successive halving (``search="auto"``): scored on a ninth, then a
-third of the points first, only the best third of each round going on.
+candidates go through successive halving (``search="auto"``): scored on a subsample of
+at least 30 points first, then on three times as many, only the best third of each round
+going on, up to all the points.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ DEFAULT_RIDGES = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 #: Successive halving (``search="halving"``): each round keeps the best third of the
 #: (activation, kernel, depth) candidates and triples the points, from a first round of at
 #: least HALVING_MIN_POINTS; ``"auto"`` halves a LOO search of at least
-#: HALVING_MIN_CANDIDATES candidates on at least HALVING_FACTOR * HALVING_MIN_POINTS points.
+#: HALVING_MIN_CANDIDATES candidates on at least HALVING_AUTO_MIN_POINTS points. Measured on
+#: 17 of the benchmark's sets (3 folds, at most 1,000 training points): a first round of
+#: 30 points rather than 50 cost 0.1 points of mean accuracy and 2.5x less tuning time on
+#: magic; below 150 points the exhaustive search is cheap and is kept.
 HALVING_FACTOR = 3
-HALVING_MIN_POINTS = 50
+HALVING_MIN_POINTS = 30
+HALVING_AUTO_MIN_POINTS = 150
 HALVING_MIN_CANDIDATES = 9
 
 
@@ -389,7 +394,8 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         after R halvings C candidates cost about 1.1 C / 3^R full decompositions instead
         of C (the C / 3^R of the last round dominate). "auto": halving for a
         leave-one-out search (``cv=None``) of at least ``HALVING_MIN_CANDIDATES``
-        candidates on at least ``3 * HALVING_MIN_POINTS`` points, exhaustive otherwise.
+        candidates on at least ``HALVING_AUTO_MIN_POINTS`` (150) points, exhaustive
+        otherwise.
     random_state : int, RandomState or None, default=0
         The subsamples of the halving rounds (fixed by default: a fit is repeatable).
 
@@ -520,7 +526,7 @@ class InfiniteNetworkClassifierCV(ClassifierMixin, BaseEstimator):
         search = self.search
         if search == "auto":
             search = ("halving" if loo and n_candidates >= HALVING_MIN_CANDIDATES
-                      and n >= HALVING_FACTOR * HALVING_MIN_POINTS else "exhaustive")
+                      and n >= HALVING_AUTO_MIN_POINTS else "exhaustive")
         if search == "exhaustive":
             return [n]
         if not (loo or isinstance(self.cv, numbers.Integral) or hasattr(self.cv, "split")):
