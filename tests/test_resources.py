@@ -132,10 +132,17 @@ def test_interrupted_table_build_leaves_no_cache_entry(monkeypatch):
     assert ("nngp", 2) in act._cache
 
 
-def test_interrupted_complement_cells_are_built_again(monkeypatch):
+@pytest.mark.parametrize("which", ["value", "complement"])
+def test_interrupted_cells_are_built_again(which, monkeypatch):
+    """Both cell tables are built on first use (a Gram matrix in complement form never
+    reads the value cells); an interrupted build leaves none, and the next call builds
+    them again with the right values."""
     act = infdepth.activation("erf")
     monkeypatch.setattr(act, "_cache", {})
     fn = infdepth.kernel_function(act, "nngp", 2)
+    assert fn._value_cells is None and fn._complement_cells is None
+    evaluate = {"value": fn, "complement": lambda xi: np.exp(fn.log_complement(xi))}[which]
+    want = {"value": _erf_nngp_by_hand, "complement": lambda xi, d: 1 - _erf_nngp_by_hand(xi, d)}
 
     def interrupted(self, start):
         raise KeyboardInterrupt
@@ -143,11 +150,12 @@ def test_interrupted_complement_cells_are_built_again(monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(kernels.PanelFit, "cells", interrupted)
         with pytest.raises(KeyboardInterrupt):
-            fn.log_complement(np.array([0.5]))
-    assert fn._complement_cells is None
+            evaluate(np.array([0.5]))
+    assert fn._value_cells is None and fn._complement_cells is None
     xi = np.linspace(-0.9, 0.9, 7)
-    np.testing.assert_allclose(np.exp(fn.log_complement(xi)), 1 - _erf_nngp_by_hand(xi, 2),
-                               rtol=1e-11)
+    np.testing.assert_allclose(evaluate(xi), want[which](xi, 2), rtol=1e-11)
+    other = "_complement_cells" if which == "value" else "_value_cells"
+    assert getattr(fn, other) is None  # built only when used
 
 
 class _Interrupting(np.ndarray):

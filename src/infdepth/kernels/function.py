@@ -200,7 +200,8 @@ class KernelFunction:
             comp_fit.refit(redo, comps, np.ones_like(signs))
         for fit in (value_fit, comp_fit):  # still unresolved: evaluate those directly
             fit.sign[~fit.converged] = 0.0
-        self._value_table = value_fit.cells(-S_MAX)
+        self._value_fit = value_fit  # cells built on first use (the complement form
+        self._value_cells = None  # of a Gram matrix never reads them)
         # panels where k changes sign: k itself is smooth there (log|k| is not)
         signed = np.flatnonzero((value_fit.sign == 0) & ~value_fit.zero)
         self._signed = (SignedPanels.fit(n_panels, signed,
@@ -240,6 +241,12 @@ class KernelFunction:
             self._gap = GapTable(self._reduced_values, rtol=1e-10, one_sign=True,
                                  smallest=1e-280, largest=1e280)
         return self._gap
+
+    @property
+    def _value_table(self) -> CubicTable:
+        if self._value_cells is None:
+            self._value_cells = self._value_fit.cells(-S_MAX)
+        return self._value_cells
 
     @property
     def _complement_table(self) -> CubicTable:
