@@ -160,6 +160,24 @@ def test_designed_activation_in_the_default_grid():
     assert "singular" in set(search.cv_results_["rule"])
 
 
+def test_designed_activations_are_cached_within_a_bound():
+    """designed_activation rounds alpha to 0.25 and keeps the last DESIGN_CACHE; an
+    evicted one is freed with its kernel tables (nothing else holds it)."""
+    import gc
+    import weakref
+
+    from infdepth.estimators.cv import DESIGN_CACHE, designed_activation
+
+    first = designed_activation(4.1)
+    assert first is designed_activation(4.0) and first.params["alpha"] == 4.0
+    gone = weakref.ref(first)
+    del first
+    for k in range(DESIGN_CACHE):
+        designed_activation(5.0 + k)
+    gc.collect()
+    assert gone() is None
+
+
 def test_threads_give_the_same_search():
     """Candidates on threads: below SMALL_BLAS points every candidate runs on one BLAS
     thread whatever n_jobs, the same operations in the same order, so the scores are
