@@ -144,7 +144,7 @@ def test_interrupted_cells_are_built_again(which, monkeypatch):
     evaluate = {"value": fn, "complement": lambda xi: np.exp(fn.log_complement(xi))}[which]
     want = {"value": _erf_nngp_by_hand, "complement": lambda xi, d: 1 - _erf_nngp_by_hand(xi, d)}
 
-    def interrupted(self, start):
+    def interrupted(self, start, apart=False):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:

@@ -4,7 +4,7 @@ resampled onto cubic Hermite cells (docs/theory.md section 3)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial import chebyshev as cheb
@@ -14,6 +14,8 @@ S_MAX = 93.0
 PANEL_WIDTH = 1.0
 CHEBYSHEV_DEGREE = 16
 CELLS_PER_PANEL = 128
+#: The most cells per panel of a whole table (30 MB).
+MAX_CELLS = 32 * CELLS_PER_PANEL
 
 
 @dataclass
@@ -22,8 +24,9 @@ class CubicTable:
 
     Cell i covers [start + i step, start + (i+1) step); on it the value is
     c0 + c1 t + c2 t^2 + c3 t^3 with t in [0, 1). ``sign[i]`` is the sign of the
-    tabulated quantity on the cell, 0 where the cell must be computed directly
-    (a sign change or a non-finite node inside its panel).
+    tabulated quantity on the cell, 0 where the cell must be computed otherwise (a sign
+    change or a non-finite node inside its panel, or a panel in ``apart``: panel index
+    -> a finer one-panel table, see :meth:`PanelFit.cells`).
     """
 
     start: float
@@ -33,9 +36,11 @@ class CubicTable:
     c2: np.ndarray
     c3: np.ndarray
     sign: np.ndarray
+    apart: dict = field(default_factory=dict)
 
     def lookup(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(value, sign, needs_direct) at s."""
+        """(value, sign, needs_direct) at s (overwritten)."""
+        s_apart = s.copy() if self.apart else None
         u = s
         u -= self.start
         u *= 1.0 / self.step
@@ -58,6 +63,14 @@ class CubicTable:
         value += np.take(self.c0, cell)
         sign = np.take(self.sign, cell)
         unusable = sign == 0
+        if self.apart:  # cells of sign 0 in these panels: their finer tables
+            idx = np.flatnonzero(unusable)
+            panel = cell[idx] // round(PANEL_WIDTH / self.step)
+            for p, table in self.apart.items():
+                at = idx[panel == p]
+                if at.size:
+                    q, sg, nd = table.lookup(s_apart[at])
+                    value[at], sign[at], unusable[at] = q, sg, nd
         return value, sign, outside | unusable
 
 
@@ -71,6 +84,10 @@ class PanelFit:
     """
 
     TAIL = 1e-14
+    #: ``cells(apart=True)``: from this many cells per panel on, at most APART_SHARE of
+    #: the panels get finer cells in tables of their own
+    APART_CELLS = 4 * CELLS_PER_PANEL
+    APART_SHARE = 1 / 32
 
     def __init__(self, n_panels: int) -> None:
         self.coefficients: list[np.ndarray | None] = [None] * n_panels
@@ -100,18 +117,36 @@ class PanelFit:
             self.coefficients[p] = c[:, j]
             self.converged[p] = ok[j]
 
-    def cells(self, start: float) -> CubicTable:
+    def cells(self, start: float, apart: bool = False) -> CubicTable:
         """Cubic Hermite cells, as many per panel as the worst panel needs for 1e-12
         (absolute, in log|k|: relative in k), or a few ulps of the tabulated values.
 
-        The check doubles the cells of the panels that still fail it until none does (a
-        panel that passes stays passed: the Hermite error falls as h^4 with the cell
-        width h), then evaluates every panel once on the final grid."""
+        ``apart``: from ``APART_CELLS`` per panel on, at most ``APART_SHARE`` of the
+        panels that still need finer cells get them in tables of their own (the table's
+        ``apart``; its cells there have sign 0), instead of every panel getting them.
+        They are the panels next to a zero of k, where log|k| has a logarithmic
+        singularity: one such panel needed 4,096 cells per panel for the whole table
+        (30 MB, against 4 MB at 512).
+        """
         panels = np.array([p for p, c in enumerate(self.coefficients)
                            if c is not None and self.sign[p]], dtype=np.intp)
-        per_panel = CELLS_PER_PANEL
+        tolerated = int(panels.size * self.APART_SHARE) if apart else 0
+        per_panel, left = self._resolution(panels, CELLS_PER_PANEL, tolerated)
+        table = self._cubic(start, 0, len(self.coefficients), per_panel)
+        for p in left:  # one panel: up to 16 times finer than the whole table may go
+            finer, _ = self._resolution(np.array([p]), 2 * per_panel, 0, 16 * MAX_CELLS)
+            table.sign[p * per_panel:(p + 1) * per_panel] = 0.0
+            table.apart[int(p)] = self._cubic(start, int(p), 1, finer)
+        return table
+
+    def _resolution(self, panels: np.ndarray, per_panel: int, tolerated: int,
+                    most: int = MAX_CELLS) -> tuple[int, np.ndarray]:
+        """(cells per panel, panels left over): the check doubles the cells of the
+        panels that still fail it until none does (a panel that passes stays passed: the
+        Hermite error falls as h^4 with the cell width h), up to ``most``; from
+        APART_CELLS on it stops when at most ``tolerated`` fail, and returns them."""
         failing = panels
-        while failing.size and per_panel < 32 * CELLS_PER_PANEL:
+        while failing.size and per_panel < most:
             fine, dfine = self._values(failing, np.linspace(-1, 1, 2 * per_panel + 1))
             # the cells' nodes are every other point of the check grid (derivatives per
             # unit of the cell variable: twice the fine grid's)
@@ -120,19 +155,30 @@ class PanelFit:
             # large (log|k| ~ L log c0 at great depth): a few ulps of the largest
             allowed = np.maximum(1e-12, 8 * np.finfo(float).eps * np.max(np.abs(fine), axis=1))
             failing = failing[np.max(np.abs(mid - fine[:, 1::2]), axis=1) > allowed]
-            if failing.size:
-                per_panel *= 2
+            if not failing.size:
+                break
+            if per_panel >= self.APART_CELLS and failing.size <= tolerated:
+                return per_panel, failing
+            per_panel *= 2
+        return per_panel, np.zeros(0, dtype=np.intp)
+
+    def _cubic(self, start: float, first: int, count: int, per_panel: int) -> CubicTable:
+        """The cubic Hermite table of panels first .. first + count - 1."""
+        slots = np.arange(first, first + count)
+        panels = np.array([p for p in slots if self.coefficients[p] is not None
+                           and self.sign[p]], dtype=np.intp)
         f, df = self._values(panels, np.linspace(-1, 1, per_panel + 1))
-        n = len(self.coefficients)
-        coef = np.zeros((4, n, per_panel))
+        coef = np.zeros((4, count, per_panel))
         f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
-        coef[:, panels] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
-        cell_sign = np.repeat(self.sign, per_panel).reshape(n, per_panel)
-        coef[0, self.zero] = -np.inf
-        coef[1:, self.zero] = 0.0
-        cell_sign[self.zero] = 1.0
+        coef[:, panels - first] = f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1
+        cell_sign = np.repeat(self.sign[slots], per_panel).reshape(count, per_panel)
+        zero = self.zero[slots]
+        coef[0, zero] = -np.inf
+        coef[1:, zero] = 0.0
+        cell_sign[zero] = 1.0
         c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
-        return CubicTable(start, PANEL_WIDTH / per_panel, c0, c1, c2, c3, cell_sign.ravel())
+        return CubicTable(start + first * PANEL_WIDTH, PANEL_WIDTH / per_panel, c0, c1, c2,
+                          c3, cell_sign.ravel())
 
     def _values(self, panels: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values and derivatives (per unit of cell variable) on the grid t of each panel.
