@@ -319,8 +319,9 @@ def test_compiled_gram_matches_direct_recursion(name, params, kind, depth):
     # one unit row e1 against rows (xi, sqrt(1 - xi^2)): the inner products are xi exactly
     X = np.array([[1.0, 0.0]])
     Z = np.column_stack([xi, np.sqrt(1 - xi**2)])
-    k = kernel_function(activation(name, **params), kind, depth)
-    got = Kernel(k.activation, kind, depth)(X, Z)[0]
+    act = activation(name, **params)
+    k = kernel_function(act, kind, depth)
+    got = Kernel(act, kind, depth)(X, Z)[0]
     sign, logabs, _ = k._direct(xi, 1 - xi, 1 + xi)
     ref = sign * np.exp(logabs)
     order = np.argsort(xi)

@@ -367,7 +367,7 @@ class _Parity:
 
 
 def _resnet_init(fn, act: Activation, kind: str, depth, branch_exponent) -> None:
-    fn.activation = act
+    fn.activation_name = act.name  # not the activation: see KernelFunction.__init__
     fn.kind = check_kind(kind)
     fn.depth = check_depth(depth)
     fn.architecture = "resnet"
@@ -430,7 +430,7 @@ class ResNetKernelFunction(KernelFunction):
         return self._evaluate(*checked_complements(xi, delta, eps), out="complement")[0]
 
     def __repr__(self) -> str:
-        return (f"ResNetKernelFunction({self.activation.name!r}, kind={self.kind!r}, "
+        return (f"ResNetKernelFunction({self.activation_name!r}, kind={self.kind!r}, "
                 f"depth={self.depth}, branch_exponent={self.branch_exponent:g})")
 
 

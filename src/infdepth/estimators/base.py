@@ -136,7 +136,7 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
         if key is not None:
             table = self._activation()._cache.get(key)
             if table is not None:
-                attrs = {k: v for k, v in vars(table).items() if k not in ("activation", "dual")}
+                attrs = {k: v for k, v in vars(table).items() if k != "dual"}
                 kernel.append((key[0], key[1], attrs))
         return {"kernel": kernel, "own": own}
 
@@ -152,7 +152,8 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
             if (kind, depth) not in act._cache:  # a table built in this process wins
                 table = KernelFunction.__new__(KernelFunction)
                 table.__dict__.update(attrs)
-                table.activation, table.dual = act, act.dual_function
+                table.activation_name = act.name  # (files written before it was kept lack it)
+                table.dual = act.dual_function
                 act._cache[(kind, depth)] = table
 
     def _shipping_state(self):

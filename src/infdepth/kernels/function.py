@@ -93,7 +93,11 @@ class KernelFunction:
     """
 
     def __init__(self, act: Activation, kind: str, depth) -> None:
-        self.activation = act
+        # the name, not the activation: the activation's table cache holds this object,
+        # and a reference back would make the pair a cycle that only the cyclic garbage
+        # collector frees (an evicted designed activation's tables, up to hundreds of MB,
+        # then stayed alive for many fits)
+        self.activation_name = act.name
         self.kind = check_kind(kind)
         self.depth = check_depth(depth)
         #: the dual that is iterated: a kinked Hermite series gets its parabolic model
@@ -373,12 +377,13 @@ class KernelFunction:
     def _check_values_exist(self) -> None:
         if self.depth == math.inf and self.attractor.kind == "one":
             raise ValueError(
-                f"the infinitely deep kernel of {self.activation.name} is 1 everywhere "
+                f"the infinitely deep kernel of {self.activation_name} is 1 everywhere "
                 "(dual'(1) < 1); its information is in log_complement(): psi(xi)"
             )
 
     def __repr__(self) -> str:
-        return f"KernelFunction({self.activation.name!r}, kind={self.kind!r}, depth={self.depth})"
+        return (f"KernelFunction({self.activation_name!r}, kind={self.kind!r}, "
+                f"depth={self.depth})")
 
 
 def _store(out: str, first, second, where, sign, logabs, log_complement) -> None:
