@@ -267,3 +267,44 @@ def test_pickles_of_version_0_1_0_load_and_predict_as_then():
         np.testing.assert_array_equal(model.predict(blob["Q"]), labels, err_msg=name)
         np.testing.assert_allclose(model.predict_proba(blob["Q"]), proba, rtol=1e-9,
                                    atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name, kind", [("relu", "ntk"), ("erf", "nngp")])
+def test_tables_in_the_format_before_lazy_value_cells_load(name, kind, monkeypatch):
+    """Until 2026-12-04 a persisted kernel table held its value cells as
+    ``_value_table`` (built eagerly, no ``_value_fit``), no ``activation_name``, and its
+    CubicTable objects had no ``apart``. A state in that format (made here from a
+    current one; checked once by hand against a pickle written by commit 6b8aa1c) loads
+    without building a table and predicts the same probabilities bitwise."""
+    from infdepth.estimators.persistence import TABLES_KEY
+    from infdepth.kernels.tables import CubicTable
+
+    X, y, Q = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedGramWarning)
+        model = InfiniteNetworkClassifier(name, kernel=kind, depth=3).fit(X, y)
+    want = model.predict_proba(Q)
+    assert infdepth.kernel_function(name, kind, 3)._value_table is not None  # (the old
+    state = model.__getstate__()  # format always had the value cells)
+    old = []
+    for k, depth, attrs in state[TABLES_KEY]["kernel"]:
+        attrs = dict(attrs)
+        cells = attrs.pop("_value_cells")
+        legacy = CubicTable.__new__(CubicTable)
+        legacy.__setstate__({a: v for a, v in vars(cells).items() if a != "apart"})
+        attrs["_value_table"] = legacy
+        del attrs["_value_fit"], attrs["activation_name"]
+        old.append((k, depth, attrs))
+    assert old, "the model persists its kernel table"
+    state[TABLES_KEY] = {**state[TABLES_KEY], "kernel": old}
+    act = infdepth.activation(name)
+    monkeypatch.setattr(act, "_cache", {})
+    builds = []
+    original_build = KernelFunction._build
+    monkeypatch.setattr(KernelFunction, "_build",
+                        lambda self: builds.append(self) or original_build(self))
+    loaded = InfiniteNetworkClassifier.__new__(InfiniteNetworkClassifier)
+    loaded.__setstate__(state)
+    np.testing.assert_array_equal(loaded.predict_proba(Q), want)
+    assert builds == []
+    assert repr(act._cache[(kind, 3)]).startswith(f"KernelFunction({act.name!r}")

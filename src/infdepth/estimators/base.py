@@ -151,6 +151,9 @@ class SphereClassifier(ClassifierMixin, BaseEstimator):
         for kind, depth, attrs in tables["kernel"]:
             if (kind, depth) not in act._cache:  # a table built in this process wins
                 table = KernelFunction.__new__(KernelFunction)
+                if "_value_table" in attrs:  # written when the value cells were built eagerly
+                    attrs = {**attrs, "_value_cells": attrs["_value_table"]}
+                    del attrs["_value_table"]
                 table.__dict__.update(attrs)
                 table.activation_name = act.name  # (files written before it was kept lack it)
                 table.dual = act.dual_function

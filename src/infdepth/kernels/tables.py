@@ -38,6 +38,9 @@ class CubicTable:
     sign: np.ndarray
     apart: dict = field(default_factory=dict)
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"apart": {}, **state})  # (pickled before ``apart`` existed)
+
     def lookup(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(value, sign, needs_direct) at s (overwritten)."""
         s_apart = s.copy() if self.apart else None
