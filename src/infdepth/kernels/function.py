@@ -151,39 +151,25 @@ class KernelFunction:
             logcomp = np.where(flip, mirrored, logcomp)
         return sign, logabs, logcomp
 
-    def _fallback(self, xi, delta, eps, apart: bool = False):
-        """(sign, log|k|, log(1 - k)) where the compiled pass found no usable cell: from
-        the finer tables of the panels next to a zero of k (``_value_table.apart``,
-        which the numpy lookup reads itself: only if ``apart``), the signed-value panels
-        where k changes sign (:class:`SignedPanels`), else by the direct recursion. Not
-        for log(1 - k) near k = 1 (the complement table's cells)."""
+    def _fallback(self, xi, delta, eps):
+        """(sign, log|k|, log(1 - k)) where the log table has no usable cell: from the
+        signed-value panels where k changes sign (:class:`SignedPanels`), else by the
+        direct recursion. Not for log(1 - k) near k = 1 (the complement table's cells)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             s = np.log(delta / eps)
-        sign, logabs = np.full(xi.size, np.nan), np.full(xi.size, np.nan)
-        rest = np.ones(xi.size, dtype=bool)
-        if apart and self._value_table.apart:
-            q, cell_sign, unusable = self._value_table.lookup(s.copy())
-            at = np.flatnonzero(~unusable)
-            sign[at], logabs[at], rest[at] = cell_sign[at], q[at], False
-            if self.zero_at_origin:  # the table holds log|k / xi^order|
-                with np.errstate(divide="ignore"):
-                    logabs[at] += self.zero_order * np.log(np.abs(xi[at]))
-                sign[at] *= np.sign(xi[at]) ** self.zero_order
         values, covered = self._signed.evaluate(s, -S_MAX)
-        covered &= rest
-        if covered.any():
-            if self.zero_at_origin:  # the panels hold k / xi^order
-                values = values * xi**self.zero_order
-            at = np.flatnonzero(covered)
-            sign[at] = np.sign(values[at])
-            with np.errstate(divide="ignore"):
-                logabs[at] = np.log(np.abs(values[at]))
-            rest &= ~covered
-        with np.errstate(over="ignore", invalid="ignore"):
-            logcomp = np.log1p(-sign * np.exp(logabs))
-        at = np.flatnonzero(rest)
-        if at.size:
-            sign[at], logabs[at], logcomp[at] = self._direct(xi[at], delta[at], eps[at])
+        if not covered.any():
+            return self._direct(xi, delta, eps)
+        if self.zero_at_origin:  # the panels hold k / xi^order
+            values = values * xi**self.zero_order
+        sign = np.sign(values)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logabs = np.log(np.abs(values))
+            logcomp = np.log1p(-values)
+        rest = np.flatnonzero(~covered)
+        if rest.size:
+            sign[rest], logabs[rest], logcomp[rest] = self._direct(xi[rest], delta[rest],
+                                                                   eps[rest])
         return sign, logabs, logcomp
 
     def _panel_nodes(self, panels: np.ndarray, degree: int):
@@ -349,10 +335,10 @@ class KernelFunction:
                         math.inf if self.singular_at_one else 1.0, self.dual.parity,
                         values, direct)
         out[where] = values
-        if direct.any():
+        if direct.any():  # the numpy path: the tables apart, the signed panels, recursion
             idx = np.flatnonzero(direct)
-            _store("value", out, None, where[idx],
-                   *self._fallback(xi[idx], 1.0 - xi[idx], 1.0 + xi[idx], apart=True))
+            _store("value", out, None, where[idx], *self._evaluate(xi[idx], None, None, "log"),
+                   None)
 
     def log(self, xi, delta=None, eps=None) -> tuple[np.ndarray, np.ndarray]:
         """(sign, log|k(xi)|): the log-domain form, safe at any depth.

@@ -131,8 +131,7 @@ class PanelFit:
         singularity: one such panel needed 4,096 cells per panel for the whole table
         (30 MB, against 4 MB at 512).
         """
-        panels = np.array([p for p, c in enumerate(self.coefficients)
-                           if c is not None and self.sign[p]], dtype=np.intp)
+        panels = self._usable(np.arange(len(self.coefficients)))
         tolerated = int(panels.size * self.APART_SHARE) if apart else 0
         per_panel, left = self._resolution(panels, CELLS_PER_PANEL, tolerated)
         table = self._cubic(start, 0, len(self.coefficients), per_panel)
@@ -168,8 +167,7 @@ class PanelFit:
     def _cubic(self, start: float, first: int, count: int, per_panel: int) -> CubicTable:
         """The cubic Hermite table of panels first .. first + count - 1."""
         slots = np.arange(first, first + count)
-        panels = np.array([p for p in slots if self.coefficients[p] is not None
-                           and self.sign[p]], dtype=np.intp)
+        panels = self._usable(slots)
         f, df = self._values(panels, np.linspace(-1, 1, per_panel + 1))
         coef = np.zeros((4, count, per_panel))
         f0, f1, d0, d1 = f[:, :-1], f[:, 1:], df[:, :-1], df[:, 1:]
@@ -182,6 +180,11 @@ class PanelFit:
         c0, c1, c2, c3 = (np.ascontiguousarray(x.ravel()) for x in coef)
         return CubicTable(start + first * PANEL_WIDTH, PANEL_WIDTH / per_panel, c0, c1, c2,
                           c3, cell_sign.ravel())
+
+    def _usable(self, slots: np.ndarray) -> np.ndarray:
+        """The panels among ``slots`` with a fit of one sign (the ones cells are made for)."""
+        return np.array([p for p in slots if self.coefficients[p] is not None
+                         and self.sign[p]], dtype=np.intp)
 
     def _values(self, panels: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values and derivatives (per unit of cell variable) on the grid t of each panel.
