@@ -569,16 +569,22 @@ def report(results: list[dict], methods: Sequence[str], meta: dict, out: Path,
     return summary
 
 
-def summarize_folder(out: Path, log: Callable[[str], None] = print) -> dict:
-    """:func:`report` of the results.csv a run (finished or not) has written to ``out``:
-    the data sets it completed, with the methods it ran."""
-    with (out / "results.csv").open(newline="") as fh:
+def read_results(path: Path) -> list[dict]:
+    """The rows of a run's results.csv, with numbers as numbers (NaN where empty)."""
+    with Path(path).open(newline="") as fh:
         results = list(csv.DictReader(fh))
     for r in results:
         for key in ("fold", "n_train", "n_test", "n_features", "n_classes"):
             r[key] = int(r[key])
         for key in ("accuracy", "seconds"):
             r[key] = float(r[key]) if r[key] not in ("", "nan") else math.nan
+    return results
+
+
+def summarize_folder(out: Path, log: Callable[[str], None] = print) -> dict:
+    """:func:`report` of the results.csv a run (finished or not) has written to ``out``:
+    the data sets it completed, with the methods it ran."""
+    results = read_results(out / "results.csv")
     methods = [m for m in METHODS if any(r["method"] == m for r in results)]
     meta = json.loads((out / "meta.json").read_text())  # as of the last completed set
     meta.update(completed=list(dict.fromkeys(r["dataset"] for r in results)))

@@ -20,23 +20,12 @@ import csv
 import sys
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from real_data import format_table, statistics, summarize  # noqa: E402
+from real_data import format_table, read_results, statistics, summarize  # noqa: E402
 
 RECORDED = HERE / "real_data_25_sets_per_set_means.csv"
-
-
-def per_set_means(path: Path) -> dict[tuple[str, str], float]:
-    """{(data set, method): mean accuracy in percent over the folds} of a results.csv."""
-    folds: dict[tuple[str, str], list[float]] = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            folds.setdefault((row["dataset"], row["method"]), []).append(float(row["accuracy"]))
-    return {key: 100 * float(np.mean(v)) for key, v in folds.items()}
 
 
 def combined(new: Path) -> tuple[list[dict], list[str]]:
@@ -45,10 +34,11 @@ def combined(new: Path) -> tuple[list[dict], list[str]]:
     with open(RECORDED, newline="") as f:
         for row in csv.DictReader(f):
             means[(row["dataset"], row["method"])] = float(row["accuracy_percent"])
-    fresh = per_set_means(new)
-    fresh_methods = list(dict.fromkeys(m for _, m in fresh))
+    fresh = read_results(new)
+    fresh_methods = list(dict.fromkeys(r["method"] for r in fresh))
     means = {k: v for k, v in means.items() if k[1] not in fresh_methods}
-    means.update({k: round(v, 2) for k, v in fresh.items()})
+    for s, per_method in summarize(fresh, fresh_methods)["accuracy"].items():
+        means.update({(s, m): round(100 * v, 2) for m, v in per_method.items()})
     methods = fresh_methods + [m for m in dict.fromkeys(m for _, m in means)
                                if m not in fresh_methods]
     rows = [dict(dataset=s, fold=0, method=m, accuracy=v / 100) for (s, m), v in means.items()]
