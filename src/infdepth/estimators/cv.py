@@ -100,7 +100,7 @@ SCORERS = {"accuracy": _accuracy, "balanced_accuracy": _balanced_accuracy}
 
 #: Designed activations kept alive by :func:`designed_activation`. Each carries its kernel
 #: tables for the default grid's 41 depths and kernels: about 0.1-0.25 GB (42 tables of
-#: 2-5.5 MB; 1.3 GB from alpha ~ 6 on before the panels next to the dual's zero got tables
+#: 2-8 MB; 1.3 GB from alpha ~ 6 on before the panels next to the dual's zero got tables
 #: of their own, when an unbounded cache ran out of memory over the 25-set benchmark and
 #: one of 4 held 5 GB). Two keep the outer folds of one data set (alpha is rounded)
 #: sharing them.
