@@ -81,13 +81,15 @@ def test_verbose_log_and_history(capsys):
     X, Y = sphere(100), labels(100)
     res = solve(GramOperator(Kernel("erf", "nngp", 3), X), Y, tol=1e-6, rank=20, verbose=1)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == res.n_epochs and "residual" in lines[-1]
+    assert "Nystrom preconditioner: 20 directions" in lines[0]  # then one line per epoch
+    assert len(lines) == 1 + res.n_epochs and all("residual" in ln for ln in lines[1:])
     assert res.history[-1] == pytest.approx(res.residual)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"tol": 0}, "tol"), ({"max_iter": 0}, "max_iter"), ({"rank": -1}, "rank"),
-    ({"method": "sgd"}, "method")])
+    ({"method": "sgd"}, "method"), ({"oversample": 0.5}, "oversample"),
+    ({"oversample": float("nan")}, "oversample")])
 def test_bad_parameters(kwargs, match):
     op = GramOperator(Kernel("erf", "nngp", 3), sphere(20))
     with pytest.raises(ValueError, match=match):
@@ -118,9 +120,11 @@ def test_memory_bounded():
         solve(op, Y, tol=1e-4, rank=rank, max_iter=3)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    # the documented model (solvers/iterative.py): the Nystrom basis and its SVD (3 n s),
+    # the documented model (solvers/iterative.py): the Nystrom basis (n s), one chunk of
+    # the 2s sampled columns (n 2s here) and three 2s x 2s matrices while it is built,
     # a few n x c iterates, and at most 4 tiles of block_entries float64 per thread
-    bound = 8 * (3 * n * rank + 10 * n * c + 4 * jobs * block)
+    m = 2 * rank
+    bound = 8 * (n * rank + n * m + 3 * m * m + 10 * n * c + 4 * jobs * block)
     assert peak < bound < 0.15 * n * n * 8  # dense K alone would be n^2 * 8 bytes
 
 
@@ -234,16 +238,58 @@ def test_any_symmetric_callable_is_an_operator():
 
 
 def test_nystrom_basis_is_orthonormal_and_exact_on_its_columns():
-    """The in-place build: U^T U = I, and U diag(lam) U^T reproduces the sampled columns
-    K[:, S] (the Nystrom approximation interpolates them), against the dense K."""
+    """Without oversampling (m = s): U^T U = I, and U diag(lam) U^T reproduces the
+    sampled columns K[:, S] (the Nystrom approximation interpolates them), against the
+    dense K."""
     X = sphere(300)
     op = GramOperator(Kernel("erf", "nngp", 3), X, block_entries=2000)
-    P = NystromPreconditioner.build(op, 40, random_state=0)
+    P = NystromPreconditioner.build(op, 40, random_state=0, oversample=1)
     np.testing.assert_allclose(P.U.T @ P.U, np.eye(P.lam.size), atol=1e-8)
     S = np.sort(np.random.default_rng(0).choice(300, size=40, replace=False))
     K = Kernel("erf", "nngp", 3)(X)
     approx = (P.U * P.lam) @ P.U[S].T
     assert np.max(np.abs(approx - K[:, S])) <= 1e-8 * np.max(np.abs(K))
+
+
+@pytest.mark.parametrize("oversample", [1.5, 2.0, 3.0])
+def test_oversampled_nystrom_is_the_top_of_the_larger_approximation(oversample):
+    """m = oversample s columns, s kept: lam and U U^T are the top s eigenvalues and
+    eigenprojector of the dense rank-m Nystrom matrix K[:, S] K[S, S]^{-1} K[S, :]
+    (numpy's eigh of the n x n matrix: an independent computation). The streamed row
+    chunks (a few rows each here) must not change it."""
+    from infdepth.solvers import iterative
+
+    n, s = 400, 30
+    X = sphere(n)
+    kern = Kernel("relu", "ntk", 3)
+    op = GramOperator(kern, X, block_entries=2000)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(iterative, "NYSTROM_CHUNK_ENTRIES", 7 * 64)  # chunks of 7 rows or fewer
+        P = NystromPreconditioner.build(op, s, random_state=3, oversample=oversample)
+    m = int(np.ceil(oversample * s))
+    S = np.sort(np.random.default_rng(3).choice(n, size=m, replace=False))
+    K = kern(X)
+    nys = K[:, S] @ np.linalg.solve(K[np.ix_(S, S)], K[S])
+    w, Q = np.linalg.eigh((nys + nys.T) / 2)
+    w, Q = w[::-1][:s], Q[:, ::-1][:, :s]
+    np.testing.assert_allclose(P.lam, w, rtol=1e-9, atol=1e-12 * w[0])
+    np.testing.assert_allclose(P.U.T @ P.U, np.eye(s), atol=1e-9)
+    np.testing.assert_allclose(P.U @ P.U.T, Q @ Q.T, atol=1e-7)
+
+
+def test_nystrom_build_survives_duplicate_points():
+    """Repeated training points make K[S, S] singular: the shift nu keeps the Cholesky
+    factor, and the basis stays orthonormal (P^{-1} stays SPD), the solve converges."""
+    X = np.repeat(sphere(60), 3, axis=0)
+    Y = labels(60, 3)[np.repeat(np.arange(60), 3)]
+    op = GramOperator(Kernel("relu", "ntk", 3), X, block_entries=2000)
+    P = NystromPreconditioner.build(op, 40, random_state=0)
+    np.testing.assert_allclose(P.U.T @ P.U, np.eye(P.lam.size), atol=1e-8)
+    assert P.lam.size <= 60  # at most the 60 distinct points' directions are real
+    ref = Kernel("relu", "ntk", 3)(X[::3])  # the distinct system, solved directly
+    A = solve(op, Y, tol=1e-8, rank=40).coef
+    np.testing.assert_allclose(A.reshape(60, 3, -1).sum(axis=1),
+                               np.linalg.solve(ref, Y[::3]), rtol=1e-5, atol=1e-6)
 
 
 def test_auto_rank_and_n_jobs():

@@ -106,7 +106,8 @@ class InfiniteNetworkClassifier(SphereClassifier):
         Nystrom-preconditioned conjugate gradients (:mod:`infdepth.solvers.iterative`)
         with kernel blocks made on the fly (each entry of K's upper triangle once per
         epoch, on every core), memory O(n (d + s)) for s = min(2000, n / 4) Nystrom
-        directions; "auto": dense while the matrices fit, iterative beyond. The iterative
+        directions (the top s of 2s sampled columns); "auto": dense while the matrices
+        fit, iterative beyond. The iterative
         path supports MLP kernels at finite depth (the ReLU family included: it iterates
         on K itself, not in complement coordinates, so ``rule_`` is "interpolation");
         ResNets and the psi rule raise a ValueError. "dask": the iterative solver with
