@@ -13,7 +13,8 @@ Sections (each prints ratios measured in the same run; the machine is shared):
 * ``mnist1d``: test accuracy vs n (relu NTK 3, erf NNGP 10, erf NNGP depth infinity).
 
 Usage: ``python benchmarks/large_scale.py [--sections epoch agree ...] [--n-epoch N]
-[--n-agree N --tol T --cases erf:nngp:10] [--n-large N] [--n-dask N] [--mnist-n 4000 8000 ...]``.
+[--n-agree N --tol T --cases erf:nngp:10] [--n-large N] [--n-dask N] [--mnist-n 4000 8000 ...]``
+(``--cases`` also picks the mnist1d kernels; ``--dtype float32`` their iterative blocks).
 """
 
 from __future__ import annotations
@@ -163,9 +164,11 @@ def section_dask(n: int) -> None:
           f"{t_epoch * scale * res.n_epochs / 3600:.0f} h; on W such machines / W")
 
 
-def section_mnist1d(sizes: list[int], dtype: str = "float64", tol: float = 1e-6) -> None:
+def section_mnist1d(sizes: list[int], dtype: str = "float64", tol: float = 1e-6,
+                    cases=None) -> None:
     """Test accuracy vs n; fits too large for the dense solve take the iterative one
-    with the given dtype and tol (the dense ones keep the defaults)."""
+    with the given dtype and tol (the dense ones keep the defaults). ``cases``: the
+    (activation, kind, depth) to fit, default relu NTK 3, erf NNGP 10 and erf NNGP inf."""
     from infdepth.data import load_mnist1d
     from infdepth.solvers.dense import fits_in_memory
 
@@ -174,7 +177,7 @@ def section_mnist1d(sizes: list[int], dtype: str = "float64", tol: float = 1e-6)
     for n in sizes:
         X, y, Xt, yt = load_mnist1d(n)
         large = {} if fits_in_memory(n) else {"dtype": dtype, "tol": tol}
-        for act, kind, depth in [*CASES, ("erf", "nngp", math.inf)]:
+        for act, kind, depth in cases or [*CASES, ("erf", "nngp", math.inf)]:
             t = time.perf_counter()
             params = large if math.isfinite(depth) else {}
             with warnings.catch_warnings():
@@ -202,17 +205,18 @@ def main() -> None:
     p.add_argument("--dtype", default="float64",
                    help="large, mnist1d: the iterative kernel blocks' dtype")
     p.add_argument("--cases", nargs="+", default=None,
-                   help="agree: e.g. erf:nngp:10 relu:ntk:3")
+                   help="agree, mnist1d: e.g. erf:nngp:10 relu:ntk:3 erf:nngp:inf")
     p.add_argument("--mnist-n", type=int, nargs="+", default=[4000, 10_000])
     a = p.parse_args()
-    cases = [(c.split(":")[0], c.split(":")[1], int(c.split(":")[2])) for c in a.cases or []]
+    cases = [(act, kind, math.inf if depth == "inf" else int(depth))
+             for act, kind, depth in (c.split(":") for c in a.cases or [])]
     for s in a.sections:
         t = time.perf_counter()
         {"epoch": lambda: section_epoch(a.n_epoch),
          "agree": lambda: section_agree(a.n_agree, tol=a.tol, cases=cases),
          "large": lambda: section_large(a.n_large, dtype=a.dtype, tol=a.tol),
          "dask": lambda: section_dask(a.n_dask),
-         "mnist1d": lambda: section_mnist1d(a.mnist_n, a.dtype, a.tol)}[s]()
+         "mnist1d": lambda: section_mnist1d(a.mnist_n, a.dtype, a.tol, cases)}[s]()
         print(f"[{s}] section took {time.perf_counter() - t:.0f} s", flush=True)
 
 
